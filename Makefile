@@ -1,0 +1,57 @@
+# multicluster-service-account: developer entry points. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SERVE_DIR ?= .serve
+SERVE_ADDRESS ?= 127.0.0.1:8443
+TESTBED_DIR ?= .testbed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv lint test unit e2e serve testbed-build testbed-up testbed-down demo clean
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+venv: $(BIN)/.installed ## Create the virtualenv with pinned dependencies.
+
+lint: venv ## Run ruff and mypy (strict).
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+testbed-build: ## Build etcd, kube-apiserver and kube-controller-manager (cached in ~/.cache).
+	tests/tools/build.sh
+
+test: venv lint testbed-build ## Run every test: unit, app, and end-to-end on two real clusters.
+	$(BIN)/pytest
+
+unit: venv ## Run the tests that need no cluster.
+	$(BIN)/pytest -m "not e2e"
+
+e2e: venv testbed-build ## Run the end-to-end tests only.
+	$(BIN)/pytest -m e2e
+
+serve: venv ## Serve the hooks with gunicorn and TLS on $(SERVE_ADDRESS) (self-signed certificate in $(SERVE_DIR)/).
+	$(BIN)/python -m hooks.pki $(SERVE_DIR) --host $(firstword $(subst :, ,$(SERVE_ADDRESS))) --host localhost
+	MCSA_BIND=$(SERVE_ADDRESS) MCSA_TLS_CERT_FILE=$(SERVE_DIR)/tls.crt MCSA_TLS_KEY_FILE=$(SERVE_DIR)/tls.key \
+		$(BIN)/gunicorn -c hooks/gunicorn.conf.py 'hooks:create_app()'
+
+testbed-up: venv testbed-build ## Start cluster1 and cluster2 on loopback; kubeconfig in $(TESTBED_DIR)/kubeconfig.
+	$(BIN)/python -m tests.testbed up --dir $(TESTBED_DIR)
+
+testbed-down: venv ## Stop the clusters started by testbed-up.
+	$(BIN)/python -m tests.testbed down --dir $(TESTBED_DIR)
+
+demo: venv testbed-build ## Run the seed's two-cluster walkthrough on loopback, step by step.
+	$(BIN)/python -m tests.demo
+
+clean: ## Remove the virtualenv and local state (not the cached Kubernetes binaries).
+	rm -rf $(VENV) $(SERVE_DIR) $(TESTBED_DIR) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,147 @@
+"""The Flask app: parses requests, calls the pure hook logic, maps errors to JSON and status codes."""
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from . import metrics
+from .customize import customize
+from .mutate import admit, parse_review, review_response
+from .settings import Settings
+from .sync import Credential, RemoteError, TokenIssuer, TokenSpec, sync
+from .token import IssuedToken
+from .wire import BadRequest, Obj, require_mapping
+
+log = logging.getLogger(__name__)
+
+#: Large enough for an AdmissionReview of a big pod, or a sync request with its related Secrets.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+class CountedIssuer:
+    """Counts TokenRequests by cluster and outcome."""
+
+    def __init__(self, inner: TokenIssuer) -> None:
+        self.inner = inner
+
+    def request_token(self, credential: Credential, spec: TokenSpec) -> IssuedToken:
+        try:
+            token = self.inner.request_token(credential, spec)
+        except RemoteError as err:
+            metrics.TOKEN_REQUESTS.labels(spec.cluster, err.reason).inc()
+            raise
+        metrics.TOKEN_REQUESTS.labels(spec.cluster, "TokenIssued").inc()
+        return token
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body, separators=(",", ":")), status=status, mimetype="application/json")
+
+
+def _error(status: int, reason: str, message: str) -> Response:
+    return _json({"error": reason, "message": message, "code": status}, status)
+
+
+def _body() -> Obj:
+    if not request.is_json:
+        raise BadRequest(f"Content-Type must be application/json, got {request.content_type or 'none'!r}")
+    try:
+        body = json.loads(request.get_data(cache=False))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise BadRequest(f"request body is not valid JSON: {err}") from None
+    return require_mapping(body, "request body")
+
+
+def _object_ref(obj: object) -> tuple[str, str]:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or meta.get("generateName") or "")
+
+
+def create_app(settings: Settings | None = None, issuer: TokenIssuer | None = None) -> Flask:
+    """The hooks app. gunicorn serves `hooks:create_app()`; tests pass settings and a fake issuer."""
+    settings = settings or Settings.from_env()
+    if issuer is None:
+        from .kube import KubernetesTokenIssuer
+
+        issuer = KubernetesTokenIssuer(settings)
+    counted = CountedIssuer(issuer)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+
+    def hook(endpoint: str, handle: Callable[[Obj], tuple[Any, str, str, str, dict[str, Any]]]) -> Response:
+        started = time.perf_counter()
+        try:
+            body, outcome, namespace, name, extra = handle(_body())
+        except BadRequest as err:
+            metrics.REQUESTS.labels(endpoint, "BadRequest").inc()
+            log.warning("rejected malformed request", extra={"endpoint": endpoint, "error": str(err)})
+            return _error(400, "BadRequest", str(err))
+        elapsed = time.perf_counter() - started
+        metrics.REQUESTS.labels(endpoint, outcome).inc()
+        metrics.LATENCY.labels(endpoint).observe(elapsed)
+        log.info(
+            endpoint,
+            extra={
+                "endpoint": endpoint,
+                "namespace": namespace,
+                "object_name": name,
+                "outcome": outcome,
+                "duration_ms": round(elapsed * 1000, 2),
+                **extra,
+            },
+        )
+        return _json(body)
+
+    def handle_customize(body: Obj) -> tuple[Any, str, str, str, dict[str, Any]]:
+        response = customize(body, settings)
+        namespace, name = _object_ref(body.get("parent"))
+        return response, "OK", namespace, name, {"kind": "ServiceAccountImport"}
+
+    def handle_sync(body: Obj) -> tuple[Any, str, str, str, dict[str, Any]]:
+        response, outcome = sync(body, counted, settings)
+        namespace, name = _object_ref(body.get("parent"))
+        extra = {"kind": "ServiceAccountImport", "resync_after_seconds": response["resyncAfterSeconds"]}
+        return response, outcome, namespace, name, extra
+
+    def handle_mutate(body: Obj) -> tuple[Any, str, str, str, dict[str, Any]]:
+        review = parse_review(body)
+        response, imports = admit(review)
+        outcome = "Allowed" if response["allowed"] else "Denied"
+        extra: dict[str, Any] = {"kind": review.kind or "unknown", "operation": review.operation, "imports": imports}
+        if not response["allowed"]:
+            extra["reason"] = response.get("status", {}).get("message")
+        return review_response(response), outcome, review.namespace, review.pod_name, extra
+
+    app.add_url_rule("/customize", "customize", lambda: hook("customize", handle_customize), methods=["POST"])
+    app.add_url_rule("/sync", "sync", lambda: hook("sync", handle_sync), methods=["POST"])
+    app.add_url_rule("/mutate", "mutate", lambda: hook("mutate", handle_mutate), methods=["POST"])
+
+    @app.get("/healthz")
+    @app.get("/readyz")
+    def health() -> Response:
+        return _json({"status": "ok"})
+
+    @app.get("/metrics")
+    def metrics_endpoint() -> Response:
+        text, content_type = metrics.exposition()
+        return Response(text, content_type=content_type)
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException) -> Response:
+        code = err.code or 500
+        return _error(code, (err.name or "Error").replace(" ", ""), err.description or "")
+
+    @app.errorhandler(Exception)
+    def unexpected(err: Exception) -> Response:
+        # The type only: an exception's text could quote request data, and so a token.
+        log.error("unexpected error", extra={"path": request.path, "exc_type": type(err).__name__})
+        return _error(500, "InternalError", "internal error in the hooks service; see its logs")
+
+    return app

@@ -1,0 +1,44 @@
+"""Every user-facing name of the project, defined once.
+
+These strings are the contract kept with the seed (admiraltyio/multicluster-service-account): changing
+one breaks existing imports, pods or bootstrapped clusters.
+"""
+
+from typing import Final
+
+GROUP: Final = "multicluster.admiralty.io"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+KIND: Final = "ServiceAccountImport"
+PLURAL: Final = "serviceaccountimports"
+
+#: Label on each imported Secret; the annotation on pods that asks for imports (comma-separated).
+IMPORT_NAME_KEY: Final = f"{GROUP}/service-account-import.name"
+#: Opt-in pod annotation: "true" sets KUBECONFIG to the mounted configs in containers without one.
+KUBECONFIG_ENV_ANNOTATION: Final = f"{GROUP}/service-account-import.kubeconfig-env"
+#: Label on a namespace whose pods the webhook may mutate.
+NAMESPACE_OPT_IN_LABEL: Final = "multicluster-service-account"
+NAMESPACE_OPT_IN_VALUE: Final = "enabled"
+
+#: Label of the cluster credential Secret, valued with the remote cluster's name.
+CLUSTER_NAME_LABEL: Final = f"{GROUP}/cluster-name"
+#: Namespace of the cluster credential Secrets (and of the installation).
+CREDENTIALS_NAMESPACE: Final = "multicluster-service-account"
+#: Key of the credential Secret's kubeconfig for the importer identity in the remote cluster.
+CREDENTIAL_CONFIG_KEY: Final = "config"
+
+#: Data keys of an imported Secret.
+CONFIG_KEY: Final = "config"
+TOKEN_KEY: Final = "token"
+CA_KEY: Final = "ca.crt"
+NAMESPACE_KEY: Final = "namespace"
+SERVER_KEY: Final = "server"
+
+#: Annotations the sync hook keeps on each imported Secret to decide when to renew its token.
+TOKEN_ISSUED_AT_ANNOTATION: Final = f"{GROUP}/token-issued-at"
+TOKEN_EXPIRES_AT_ANNOTATION: Final = f"{GROUP}/token-expiration-timestamp"
+TOKEN_SOURCE_ANNOTATION: Final = f"{GROUP}/token-source"
+
+SECRET_TYPE: Final = "Opaque"
+MOUNT_ROOT: Final = "/var/run/secrets/admiralty.io/serviceaccountimports"
+KUBECONFIG_ENV: Final = "KUBECONFIG"

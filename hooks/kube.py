@@ -1,0 +1,90 @@
+"""The one module that imports the Kubernetes client: TokenRequests to remote clusters."""
+
+import json
+import logging
+from datetime import UTC, datetime
+
+import urllib3
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config import ConfigException
+from kubernetes.config.kube_config import KubeConfigLoader
+
+from .settings import Settings
+from .sync import Credential, RemoteError, TokenSpec
+from .token import IssuedToken, issued
+
+log = logging.getLogger(__name__)
+
+#: Logged and reported API error text is capped, so that no unexpected payload ends up in a status.
+MAX_ERROR_TEXT = 300
+
+REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "RemoteServiceAccountNotFound"}
+HINTS = {
+    401: "the cluster credential was rejected; rotate it with `kubemcsa rotate`",
+    403: "the importer may not create tokens for this service account; check `kubemcsa bootstrap --namespace`",
+    404: "create the service account in the remote cluster, or fix spec.namespace and spec.name",
+}
+
+
+def _api_message(err: ApiException) -> str:
+    try:
+        message = str(json.loads(err.body or "{}").get("message") or err.reason)
+    except (ValueError, AttributeError):
+        message = str(err.reason)
+    return message[:MAX_ERROR_TEXT]
+
+
+class KubernetesTokenIssuer:
+    """Requests tokens with the TokenRequest API, authenticated by the cluster credential."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._timeout = settings.remote_timeout_seconds
+        self._clock = settings.clock
+
+    def _api(self, credential: Credential) -> k8s.ApiClient:
+        configuration = k8s.Configuration()
+        try:
+            loader = KubeConfigLoader(config_dict=credential.config)  # type: ignore[no-untyped-call]
+            loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
+        except (ConfigException, ValueError, TypeError, KeyError) as err:
+            raise RemoteError(
+                "InvalidClusterCredential",
+                f'the cluster credential Secret "{credential.secret}" is unusable: {type(err).__name__}; '
+                "re-run `kubemcsa bootstrap` for it",
+            ) from None
+        configuration.retries = 0
+        return k8s.ApiClient(configuration)
+
+    def request_token(self, credential: Credential, spec: TokenSpec) -> IssuedToken:
+        where = f'service account "{spec.name}" in namespace "{spec.namespace}" of cluster "{spec.cluster}"'
+        # No audiences: the remote API server's own (its service-account issuer's).
+        body = k8s.AuthenticationV1TokenRequest(
+            spec=k8s.V1TokenRequestSpec(audiences=list(spec.audiences), expiration_seconds=spec.expiration_seconds)
+        )
+        requested_at = self._clock()
+        with self._api(credential) as api:
+            try:
+                response = k8s.CoreV1Api(api).create_namespaced_service_account_token(
+                    spec.name, spec.namespace, body, _request_timeout=(self._timeout, self._timeout)
+                )
+            except ApiException as err:
+                status = int(err.status or 0)
+                reason = REASONS.get(status, "RemoteError")
+                hint = HINTS.get(status, "see the remote API server's message")
+                raise RemoteError(
+                    reason, f"cannot create token for {where}: {status} {_api_message(err)}; {hint}", status
+                ) from None
+            except (urllib3.exceptions.HTTPError, OSError) as err:
+                cause = type(err).__name__
+                if isinstance(err, urllib3.exceptions.MaxRetryError) and err.reason is not None:
+                    cause = type(err.reason).__name__
+                raise RemoteError(
+                    "RemoteUnreachable",
+                    f"cannot create token for {where}: {credential.endpoint.server} is unreachable ({cause}); "
+                    "check that the cluster is up and that the credential's server URL and CA are right",
+                ) from None
+        result = response.status
+        if result is None or not result.token or not isinstance(result.expiration_timestamp, datetime):
+            raise RemoteError("RemoteError", f"cannot create token for {where}: the response has no token")
+        return issued(result.token, result.expiration_timestamp.astimezone(UTC), requested_at)

@@ -1,0 +1,136 @@
+"""Pure builders and readers of kubeconfig files and of the Secrets that carry them.
+
+Reused by the sync hook (imported Secrets) and by kubemcsa (cluster credential Secrets).
+"""
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from . import contract
+from .wire import Obj
+
+
+class KubeconfigError(ValueError):
+    """A kubeconfig that cannot be used; the message never quotes its content."""
+
+
+@dataclass(frozen=True)
+class ClusterEndpoint:
+    """Where a cluster's API is, and the CA that signs its serving certificate (PEM, may be empty)."""
+
+    server: str
+    ca_pem: bytes
+
+
+def build_kubeconfig(name: str, endpoint: ClusterEndpoint, namespace: str, token: str, token_file: str | None) -> str:
+    """A kubeconfig with one cluster, one user and one context, all named name, as YAML.
+
+    With token_file, the user has both: client-go reads the file (relative paths are relative to the
+    kubeconfig) and re-reads it as it changes; clients that ignore tokenFile use the embedded token.
+    """
+    cluster: dict[str, Any] = {"server": endpoint.server}
+    if endpoint.ca_pem:
+        cluster["certificate-authority-data"] = base64.b64encode(endpoint.ca_pem).decode()
+    user: dict[str, Any] = {"token": token}
+    if token_file:
+        user["tokenFile"] = token_file
+    context: dict[str, Any] = {"cluster": name, "user": name}
+    if namespace:
+        context["namespace"] = namespace
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": cluster}],
+        "users": [{"name": name, "user": user}],
+        "contexts": [{"name": name, "context": context}],
+        "current-context": name,
+        "preferences": {},
+    }
+    return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+
+
+def load_kubeconfig(text: str) -> Obj:
+    """The parsed kubeconfig, or KubeconfigError if it is not a kubeconfig with a current context."""
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise KubeconfigError(f"not valid YAML{where}") from None
+    if not isinstance(config, dict):
+        raise KubeconfigError("not a kubeconfig (expected a YAML mapping)")
+    _current(config)
+    return config
+
+
+def _named(config: Obj, section: str, name: object) -> Obj:
+    for item in config.get(section) or []:
+        if isinstance(item, dict) and item.get("name") == name:
+            body = item.get(section[:-1])
+            if isinstance(body, dict):
+                return body
+    raise KubeconfigError(f"{section[:-1]} {name!r} of the current context is not defined in {section}")
+
+
+def _current(config: Obj) -> tuple[Obj, Obj]:
+    current = config.get("current-context")
+    if not current:
+        raise KubeconfigError("current-context is not set")
+    context = _named(config, "contexts", current)
+    return _named(config, "clusters", context.get("cluster")), _named(config, "users", context.get("user"))
+
+
+def endpoint(config: Obj) -> ClusterEndpoint:
+    """Server and CA of the current context's cluster; the CA must be embedded, not a file path."""
+    cluster, _ = _current(config)
+    server = cluster.get("server")
+    if not isinstance(server, str) or not server.startswith("https://"):
+        raise KubeconfigError("the current context's cluster has no https:// server URL")
+    if cluster.get("certificate-authority"):
+        raise KubeconfigError(
+            "the cluster's CA is a file path (certificate-authority); embed it as certificate-authority-data"
+        )
+    ca_data = cluster.get("certificate-authority-data") or ""
+    try:
+        ca_pem = base64.b64decode(ca_data, validate=True)
+    except (binascii.Error, ValueError):
+        raise KubeconfigError("certificate-authority-data is not valid base64") from None
+    return ClusterEndpoint(server=server.rstrip("/"), ca_pem=ca_pem)
+
+
+def encode_data(values: dict[str, str | bytes]) -> dict[str, str]:
+    """Secret `data`: standard base64 on one line, the form the API server stores (so no diffs)."""
+    return {
+        key: base64.b64encode(value.encode() if isinstance(value, str) else value).decode()
+        for key, value in values.items()
+    }
+
+
+def decode_data(secret: Obj, key: str) -> bytes | None:
+    """One decoded value of a Secret's `data`, or None if it is absent or not base64."""
+    data = secret.get("data")
+    value = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def imported_secret_data(import_name: str, endpoint: ClusterEndpoint, namespace: str, token: str) -> dict[str, str]:
+    """The `data` of an imported Secret: the kubeconfig and its parts, in the seed's keys."""
+    config = build_kubeconfig(import_name, endpoint, namespace, token, token_file=contract.TOKEN_KEY)
+    return encode_data(
+        {
+            contract.CONFIG_KEY: config,
+            contract.TOKEN_KEY: token,
+            contract.CA_KEY: endpoint.ca_pem,
+            contract.NAMESPACE_KEY: namespace,
+            contract.SERVER_KEY: endpoint.server,
+        }
+    )

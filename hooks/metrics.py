@@ -1,0 +1,38 @@
+"""Prometheus metrics of the hooks service.
+
+Under gunicorn with several workers, set PROMETHEUS_MULTIPROC_DIR (the gunicorn config does) so that
+/metrics adds up every worker.
+"""
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+NAMESPACE = "multicluster_service_account"
+
+REQUESTS = Counter(
+    "hook_requests_total", "Hook requests by endpoint and outcome.", ["endpoint", "outcome"], namespace=NAMESPACE
+)
+LATENCY = Histogram(
+    "hook_request_duration_seconds",
+    "Hook request latency by endpoint.",
+    ["endpoint"],
+    namespace=NAMESPACE,
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+TOKEN_REQUESTS = Counter(
+    "token_requests_total",
+    "TokenRequests sent to remote clusters, by cluster and outcome (a Ready reason).",
+    ["cluster", "outcome"],
+    namespace=NAMESPACE,
+)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics text and its content type, from every worker when running multi-process."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

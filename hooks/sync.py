@@ -1,0 +1,326 @@
+"""The sync hook: from a ServiceAccountImport and what Metacontroller observed, the desired Secret.
+
+Phases, as in the seed's reconciler: read the request (parent, child, credential), decide whether the
+current token is still good, get a new one if not, and answer the desired child and status. The only
+outbound call goes through a TokenIssuer, so this module stays free of I/O and of the Kubernetes client.
+"""
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from . import contract, names
+from .kubeconfig import ClusterEndpoint, KubeconfigError, decode_data, endpoint, imported_secret_data, load_kubeconfig
+from .settings import Settings
+from .token import IssuedToken, format_time, parse_time
+from .wire import BadRequest, Condition, Obj, SyncResponse, optional_mapping, require_mapping
+
+log = logging.getLogger(__name__)
+
+SECRET_CHILD_KEY = "Secret.v1"
+MIN_EXPIRATION_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """What to ask the remote cluster for."""
+
+    cluster: str
+    namespace: str
+    name: str
+    audiences: tuple[str, ...]
+    expiration_seconds: int | None
+
+
+@dataclass(frozen=True)
+class Credential:
+    """The importer's kubeconfig for a remote cluster, from its cluster credential Secret."""
+
+    secret: str  # "namespace/name", for messages
+    config: Obj
+    endpoint: ClusterEndpoint
+
+
+class RemoteError(Exception):
+    """A TokenRequest that failed; reason is a Ready condition reason."""
+
+    def __init__(self, reason: str, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.code = code
+
+
+class TokenIssuer(Protocol):
+    def request_token(self, credential: Credential, spec: TokenSpec) -> IssuedToken:
+        """A new token for spec's service account, or RemoteError."""
+        ...
+
+
+class ImportFailure(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Parent:
+    namespace: str
+    name: str
+    generation: int | None
+    status: Obj
+    spec: Obj
+
+
+def _parent(request: Obj) -> Parent:
+    parent = require_mapping(request.get("parent"), "parent")
+    meta = require_mapping(parent.get("metadata"), "parent.metadata")
+    name, namespace = meta.get("name"), meta.get("namespace")
+    if not isinstance(name, str) or not name or not isinstance(namespace, str) or not namespace:
+        raise BadRequest("parent.metadata.name and parent.metadata.namespace must be non-empty strings")
+    generation = meta.get("generation")
+    return Parent(
+        namespace=namespace,
+        name=name,
+        generation=generation if isinstance(generation, int) else None,
+        status=optional_mapping(parent.get("status"), "parent.status"),
+        spec=optional_mapping(parent.get("spec"), "parent.spec"),
+    )
+
+
+def _token_spec(parent: Parent) -> TokenSpec:
+    """The spec as a TokenSpec, or ImportFailure(InvalidSpec) naming every problem."""
+    spec, problems = parent.spec, []
+    values: dict[str, str] = {}
+    for key in ("clusterName", "namespace", "name"):
+        value = spec.get(key)
+        if not isinstance(value, str) or not value:
+            problems.append(f"spec.{key} is required")
+        elif error := names.dns1123_subdomain_error(f"spec.{key}", value):
+            problems.append(error)
+        values[key] = value if isinstance(value, str) else ""
+    if len(values["clusterName"]) > names.DNS1123_LABEL_MAX:
+        problems.append(f"spec.clusterName must be at most {names.DNS1123_LABEL_MAX} characters")
+    if len(parent.name) > names.DNS1123_LABEL_MAX:
+        problems.append(
+            f"the import's name must be at most {names.DNS1123_LABEL_MAX} characters "
+            f"(it is the value of label {contract.IMPORT_NAME_KEY} on its Secret)"
+        )
+    audiences = spec.get("audiences") or []
+    if not isinstance(audiences, list) or not all(isinstance(a, str) and a for a in audiences):
+        problems.append("spec.audiences must be a list of non-empty strings")
+        audiences = []
+    expiration = spec.get("expirationSeconds")
+    if expiration is not None and (not isinstance(expiration, int) or expiration < MIN_EXPIRATION_SECONDS):
+        problems.append(f"spec.expirationSeconds must be an integer of at least {MIN_EXPIRATION_SECONDS}")
+        expiration = None
+    if problems:
+        raise ImportFailure("InvalidSpec", "; ".join(problems) + "; fix the ServiceAccountImport's spec")
+    return TokenSpec(
+        cluster=values["clusterName"],
+        namespace=values["namespace"],
+        name=values["name"],
+        audiences=tuple(audiences),
+        expiration_seconds=expiration,
+    )
+
+
+def _credential(secrets: Obj, cluster: str, settings: Settings) -> Credential:
+    """The one credential Secret for cluster among the related Secrets, parsed."""
+    matches = sorted(
+        (key, obj)
+        for key, obj in secrets.items()
+        if isinstance(obj, dict)
+        and (obj.get("metadata") or {}).get("labels", {}).get(contract.CLUSTER_NAME_LABEL) == cluster
+        and (obj.get("metadata") or {}).get("namespace") == settings.credentials_namespace
+    )
+    where = f'namespace "{settings.credentials_namespace}" with label {contract.CLUSTER_NAME_LABEL}={cluster}'
+    if not matches:
+        raise ImportFailure(
+            "ClusterNotBootstrapped",
+            f'no cluster credential for cluster "{cluster}" (a Secret in {where}); '
+            f"run `kubemcsa bootstrap <this cluster> {cluster}`",
+        )
+    if len(matches) > 1:
+        listed = ", ".join(key for key, _ in matches)
+        raise ImportFailure(
+            "InvalidClusterCredential",
+            f'several cluster credentials for cluster "{cluster}" ({listed}); keep one Secret in {where}',
+        )
+    key, secret = matches[0]
+    raw = decode_data(secret, contract.CREDENTIAL_CONFIG_KEY)
+    try:
+        if raw is None:
+            raise KubeconfigError(f"it has no data.{contract.CREDENTIAL_CONFIG_KEY}")
+        config = load_kubeconfig(raw.decode("utf-8", errors="replace"))
+        return Credential(secret=key, config=config, endpoint=endpoint(config))
+    except KubeconfigError as err:
+        raise ImportFailure(
+            "InvalidClusterCredential",
+            f'the cluster credential Secret "{key}" for cluster "{cluster}" is unusable: {err}; '
+            "re-run `kubemcsa bootstrap` for it",
+        ) from None
+
+
+def _source(spec: TokenSpec, credential: Credential) -> str:
+    """A fingerprint of everything a token and its kubeconfig depend on; a change means a new token."""
+    material = json.dumps(
+        [
+            spec.cluster,
+            spec.namespace,
+            spec.name,
+            spec.audiences,
+            spec.expiration_seconds,
+            credential.endpoint.server,
+            credential.endpoint.ca_pem.decode("latin-1"),
+        ]
+    )
+    return "sha256:" + hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def _current_token(child: Obj | None) -> tuple[IssuedToken, str] | None:
+    """The token in the observed Secret with its source fingerprint, or None if unusable."""
+    if child is None:
+        return None
+    annotations = (child.get("metadata") or {}).get("annotations") or {}
+    issued_at = parse_time(annotations.get(contract.TOKEN_ISSUED_AT_ANNOTATION))
+    expires_at = parse_time(annotations.get(contract.TOKEN_EXPIRES_AT_ANNOTATION))
+    token = decode_data(child, contract.TOKEN_KEY)
+    if issued_at is None or expires_at is None or not token:
+        return None
+    return IssuedToken(token.decode(), issued_at, expires_at), str(
+        annotations.get(contract.TOKEN_SOURCE_ANNOTATION, "")
+    )
+
+
+def _desired_secret(parent: Parent, spec: TokenSpec, credential: Credential, token: IssuedToken) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": names.secret_name(parent.name),
+            "namespace": parent.namespace,
+            "labels": {contract.IMPORT_NAME_KEY: parent.name},
+            "annotations": {
+                contract.TOKEN_ISSUED_AT_ANNOTATION: format_time(token.issued_at),
+                contract.TOKEN_EXPIRES_AT_ANNOTATION: format_time(token.expires_at),
+                contract.TOKEN_SOURCE_ANNOTATION: _source(spec, credential),
+            },
+        },
+        "type": contract.SECRET_TYPE,
+        "data": imported_secret_data(parent.name, credential.endpoint, spec.namespace, token.token),
+    }
+
+
+def _kept_secret(child: Obj) -> Obj:
+    """The observed Secret as a desired child: only the fields this hook sets, nothing server-filled."""
+    meta = child.get("metadata") or {}
+    ours = (contract.TOKEN_ISSUED_AT_ANNOTATION, contract.TOKEN_EXPIRES_AT_ANNOTATION, contract.TOKEN_SOURCE_ANNOTATION)
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k in ours}
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k == contract.IMPORT_NAME_KEY}
+    kept: Obj = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace"), "labels": labels},
+        "type": child.get("type", contract.SECRET_TYPE),
+        "data": dict(child.get("data") or {}),
+    }
+    if annotations:
+        kept["metadata"]["annotations"] = annotations
+    return kept
+
+
+def _condition(parent: Parent, ready: bool, reason: str, message: str, now: datetime) -> Condition:
+    status: Literal["True", "False"] = "True" if ready else "False"
+    previous = next(
+        (c for c in parent.status.get("conditions") or [] if isinstance(c, dict) and c.get("type") == "Ready"),
+        {},
+    )
+    since = previous.get("lastTransitionTime") if previous.get("status") == status else None
+    condition: Condition = {
+        "type": "Ready",
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": since if isinstance(since, str) and parse_time(since) else format_time(now),
+    }
+    if parent.generation is not None:
+        condition["observedGeneration"] = parent.generation
+    return condition
+
+
+def _status(condition: Condition, child: Obj | None, token: IssuedToken | None) -> Obj:
+    status: Obj = {"conditions": [condition]}
+    if child is not None:
+        name = child["metadata"]["name"]
+        status["secretName"] = name
+        status["secrets"] = [{"name": name}]
+    if token is not None:
+        status["tokenExpirationTimestamp"] = format_time(token.expires_at)
+    return status
+
+
+def _retry_after(condition: Condition, now: datetime, settings: Settings) -> float:
+    """Doubling delays while a failure lasts: the delay is as long as the failure has lasted."""
+    since = parse_time(condition["lastTransitionTime"]) or now
+    elapsed = (now - since).total_seconds()
+    return min(settings.retry_max_seconds, max(settings.retry_min_seconds, elapsed))
+
+
+def sync(request: Obj, issuer: TokenIssuer, settings: Settings) -> tuple[SyncResponse, str]:
+    """The sync hook's response, and the outcome for logs and metrics (a Ready reason)."""
+    now = settings.clock()
+    parent = _parent(request)
+    children = optional_mapping(request.get("children"), "children")
+    observed_secrets = optional_mapping(children.get(SECRET_CHILD_KEY), f"children[{SECRET_CHILD_KEY!r}]")
+    observed = observed_secrets.get(f"{parent.namespace}/{names.secret_name(parent.name)}")
+    observed = observed if isinstance(observed, dict) else None
+    current = _current_token(observed)
+    related = optional_mapping(request.get("related"), "related")
+    related_secrets = optional_mapping(related.get(SECRET_CHILD_KEY), f"related[{SECRET_CHILD_KEY!r}]")
+
+    try:
+        spec = _token_spec(parent)
+        credential = _credential(related_secrets, spec.cluster, settings)
+        source = _source(spec, credential)
+        if current is not None and current[1] == source and now < current[0].renew_at(settings.renew_fraction):
+            token = current[0]
+            outcome = "TokenCurrent"
+        else:
+            try:
+                token = issuer.request_token(credential, spec)
+            except RemoteError as err:
+                raise ImportFailure(err.reason, err.message) from None
+            outcome = "TokenIssued"
+    except ImportFailure as failure:
+        kept = _kept_secret(observed) if observed is not None else None
+        message = failure.message
+        if current is not None:
+            until = format_time(current[0].expires_at)
+            message += f'; Secret "{names.secret_name(parent.name)}" keeps the previous token until {until}'
+        condition = _condition(parent, False, failure.reason, message, now)
+        response: SyncResponse = {
+            "status": _status(condition, kept, current[0] if current else None),
+            "children": [kept] if kept is not None else [],
+            "resyncAfterSeconds": _retry_after(condition, now, settings),
+        }
+        return response, failure.reason
+
+    desired = _desired_secret(parent, spec, credential, token)
+    renew_at = token.renew_at(settings.renew_fraction)
+    message = (
+        f'token of service account "{spec.namespace}/{spec.name}" of cluster "{spec.cluster}" is in Secret '
+        f'"{desired["metadata"]["name"]}"; it expires at {format_time(token.expires_at)} '
+        f"and renews at {format_time(renew_at)}"
+    )
+    condition = _condition(parent, True, "TokenIssued", message, now)
+    response = {
+        "status": _status(condition, desired, token),
+        "children": [desired],
+        "resyncAfterSeconds": max(1.0, round((renew_at - now).total_seconds(), 3)),
+    }
+    return response, outcome

@@ -1,0 +1,145 @@
+"""The Flask app through its test client: routes, JSON errors, metrics, and no secrets in logs."""
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from hooks import create_app
+from hooks.sync import RemoteError
+from hooks.wire import Obj
+
+from .fakes import FakeIssuer, settings, sync_request
+from .test_mutate import pod, review
+
+REQUESTS = Path(__file__).parents[2] / "examples" / "requests"
+
+
+@pytest.fixture
+def issuer() -> FakeIssuer:
+    return FakeIssuer()
+
+
+@pytest.fixture
+def client(issuer: FakeIssuer) -> FlaskClient:
+    return create_app(settings(), issuer).test_client()
+
+
+def test_customize_asks_for_the_credential_secret_of_the_cluster(client: FlaskClient) -> None:
+    response = client.post("/customize", json={"controller": {}, "parent": sync_request()["parent"]})
+    assert response.status_code == 200
+    assert response.json == {
+        "relatedResources": [
+            {
+                "apiVersion": "v1",
+                "resource": "secrets",
+                "namespace": "multicluster-service-account",
+                "labelSelector": {"matchLabels": {"multicluster.admiralty.io/cluster-name": "cluster2"}},
+            }
+        ]
+    }
+
+
+def test_customize_without_a_usable_cluster_name_asks_for_nothing(client: FlaskClient) -> None:
+    response = client.post("/customize", json={"parent": {"spec": {"clusterName": "Not_Valid"}}})
+    assert response.json == {"relatedResources": []}
+
+
+def test_sync_answers_only_v2_response_fields(client: FlaskClient) -> None:
+    response = client.post("/sync", json=sync_request())
+    assert response.status_code == 200
+    # Metacontroller decodes v2 responses strictly: unknown fields are errors.
+    assert set(response.json or {}) <= {"status", "children", "resyncAfterSeconds", "finalized"}
+
+
+def test_sync_failure_is_still_200_with_status(client: FlaskClient, issuer: FakeIssuer) -> None:
+    issuer.error = RemoteError("RemoteUnreachable", "cluster2 is down")
+    response = client.post("/sync", json=sync_request())
+    assert response.status_code == 200
+    assert response.json is not None and response.json["status"]["conditions"][0]["reason"] == "RemoteUnreachable"
+
+
+def test_mutate_returns_an_admission_review(client: FlaskClient) -> None:
+    response = client.post("/mutate", json=review(pod("a")))
+    body = response.json or {}
+    assert response.status_code == 200
+    assert body["apiVersion"] == "admission.k8s.io/v1" and body["kind"] == "AdmissionReview"
+    assert body["response"]["uid"] == "705ab4f5-6393-11e8-b7cc-42010a800002"
+    assert body["response"]["patchType"] == "JSONPatch"
+
+
+@pytest.mark.parametrize("path", ["/customize", "/sync", "/mutate"])
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [
+        ("{", "application/json"),
+        ("[]", "application/json"),
+        ("null", "application/json"),
+        ("\xff", "application/json"),
+        ("{}", "text/plain"),
+        ("", None),
+    ],
+)
+def test_malformed_input_gets_a_400_json_error(client: FlaskClient, path: str, data: str, content_type: str) -> None:
+    response = client.post(path, data=data, content_type=content_type)
+    assert response.status_code == 400
+    assert response.is_json
+    assert (response.json or {})["error"] == "BadRequest" and (response.json or {})["message"]
+
+
+@pytest.mark.parametrize(("method", "path", "code"), [("GET", "/sync", 405), ("POST", "/nope", 404), ("GET", "/", 404)])
+def test_http_errors_are_json(client: FlaskClient, method: str, path: str, code: int) -> None:
+    response = client.open(path, method=method)
+    assert response.status_code == code and response.is_json
+
+
+def test_too_large_bodies_are_413_json(client: FlaskClient) -> None:
+    response = client.post("/mutate", data="x" * (9 * 1024 * 1024), content_type="application/json")
+    assert response.status_code == 413 and response.is_json
+
+
+def test_health_and_metrics(client: FlaskClient) -> None:
+    assert client.get("/healthz").json == {"status": "ok"}
+    assert client.get("/readyz").json == {"status": "ok"}
+    client.post("/sync", json=sync_request())
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'multicluster_service_account_hook_requests_total{endpoint="sync",outcome="TokenIssued"}' in text
+    assert 'multicluster_service_account_token_requests_total{cluster="cluster2",outcome="TokenIssued"}' in text
+    assert "multicluster_service_account_hook_request_duration_seconds_bucket" in text
+
+
+def test_one_log_line_per_request_without_secrets(client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    response = client.post("/sync", json=sync_request())
+    body = json.dumps(response.json)
+    lines = [r for r in caplog.records if r.name == "hooks.app"]
+    assert len(lines) == 1
+    record = lines[0]
+    assert (record.namespace, record.object_name, record.outcome) == (
+        "default",
+        "cluster2-default-pod-lister",
+        "TokenIssued",
+    )  # type: ignore[attr-defined]
+    logged = caplog.text + json.dumps({k: str(v) for k, v in vars(record).items()})
+    token = json.loads(body)["children"][0]["data"]["token"]
+    assert token not in logged and "importer-token" not in logged and "signature-" not in logged
+
+
+def test_unexpected_errors_are_500_json_without_details(issuer: FakeIssuer) -> None:
+    class Broken:
+        def request_token(self, *_: object) -> None:
+            raise RuntimeError("token=abc")
+
+    client = create_app(settings(), Broken()).test_client()  # type: ignore[arg-type]
+    response = client.post("/sync", json=sync_request())
+    assert response.status_code == 500 and response.is_json
+    assert "abc" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("name", ["customize", "sync", "mutate"])
+def test_sample_requests_in_examples_are_accepted(client: FlaskClient, name: str) -> None:
+    body: Obj = json.loads((REQUESTS / f"{name}.json").read_text())
+    response = client.post(f"/{name}", json=body)
+    assert response.status_code == 200, response.json
