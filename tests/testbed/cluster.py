@@ -1,0 +1,316 @@
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver and kube-controller-manager.
+
+Modelled on Metacontroller's integration framework and controller-runtime's envtest: real processes,
+real TLS (certificates generated here, with 127.0.0.1 SANs), client-certificate admin in
+system:masters, RBAC, service-account signing keys so that the TokenRequest API works. There is no
+kubelet or scheduler: pods are stored, never run.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from hooks.pki import KeyPair, issue, new_ca, private_key_pem, write_private
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD_SCRIPT = REPO / "tests" / "tools" / "build.sh"
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
+CONTROLLERS = (
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+    "namespace-controller",
+    "garbage-collector-controller",
+    "clusterrole-aggregation-controller",
+    "root-ca-certificate-publisher-controller",
+)
+LOG_TAIL_LINES = 40
+
+
+class ControlPlaneError(RuntimeError):
+    pass
+
+
+def binaries_dir() -> Path:
+    """The directory of the three binaries: KUBEBUILDER_ASSETS if it holds them, else built and cached."""
+    assets = os.environ.get("KUBEBUILDER_ASSETS")
+    if assets and all(os.access(Path(assets) / b, os.X_OK) for b in BINARIES):
+        return Path(assets)
+    result = subprocess.run([str(BUILD_SCRIPT)], check=False, stdout=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        raise ControlPlaneError(f"{BUILD_SCRIPT} failed with exit code {result.returncode}; see its output above")
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@dataclass
+class Process:
+    name: str
+    args: list[str]
+    log: Path
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            # A session of its own: stopping the test bed never signals the caller, and vice versa.
+            self.popen = subprocess.Popen(
+                self.args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+
+    def check(self) -> None:
+        if self.popen is not None and self.popen.poll() is not None:
+            raise ControlPlaneError(
+                f"{self.name} exited with code {self.popen.returncode}; last lines of {self.log}:\n{tail(self.log)}"
+            )
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+
+
+@dataclass
+class ControlPlane:
+    """One cluster. `start()` returns when /readyz is ok and the default service account exists."""
+
+    name: str
+    directory: Path
+    bin_dir: Path
+    port: int = field(default_factory=free_port)
+    etcd_port: int = field(default_factory=free_port)
+    processes: dict[str, Process] = field(default_factory=dict)
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def pki(self) -> Path:
+        return self.directory / "pki"
+
+    @property
+    def ca_pem(self) -> bytes:
+        return (self.pki / "ca.crt").read_bytes()
+
+    @property
+    def admin_kubeconfig(self) -> Path:
+        return self.directory / "admin.kubeconfig"
+
+    # -- certificates -------------------------------------------------------------------------------
+
+    def _write_pki(self) -> None:
+        self.pki.mkdir(parents=True, exist_ok=True)
+        ca = new_ca(f"{self.name}-ca")
+        serving = issue(ca, "kube-apiserver", hosts=("127.0.0.1", "localhost", "kubernetes.default.svc"))
+        admin = issue(ca, "kubernetes-admin", organizations=("system:masters",), client=True)
+        sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        for name, pair in (("ca", ca), ("apiserver", serving), ("admin", admin)):
+            (self.pki / f"{name}.crt").write_bytes(pair.cert_pem)
+            write_private(self.pki / f"{name}.key", pair.key_pem)
+        write_private(self.pki / "sa.key", private_key_pem(sa_key))
+        (self.pki / "sa.pub").write_bytes(
+            sa_key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        self.admin_kubeconfig.write_text(yaml.safe_dump(self.kubeconfig(admin, context=self.name)))
+        self.admin_kubeconfig.chmod(0o600)
+
+    def kubeconfig(self, user: KeyPair, context: str) -> dict[str, object]:
+        """A kubeconfig for this cluster, with cluster, user and context named context, data embedded."""
+        import base64
+
+        b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": context, "cluster": {"server": self.server, "certificate-authority-data": b64(self.ca_pem)}}],
+            "users": [
+                {"name": f"admin@{context}", "user": {"client-certificate-data": b64(user.cert_pem), "client-key-data": b64(user.key_pem)}}
+            ],
+            "contexts": [{"name": context, "context": {"cluster": context, "user": f"admin@{context}"}}],
+            "current-context": context,
+        }
+
+    def admin_pair(self) -> KeyPair:
+        from cryptography import x509
+
+        cert = x509.load_pem_x509_certificate((self.pki / "admin.crt").read_bytes())
+        key = serialization.load_pem_private_key((self.pki / "admin.key").read_bytes(), password=None)
+        return KeyPair(cert, key)  # type: ignore[arg-type]
+
+    # -- processes ----------------------------------------------------------------------------------
+
+    def _commands(self) -> dict[str, list[str]]:
+        b, d, p = self.bin_dir, self.directory, self.pki
+        peer = free_port()
+        return {
+            "etcd": [
+                str(b / "etcd"),
+                f"--name={self.name}",
+                f"--data-dir={d / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{self.etcd_port}",
+                f"--advertise-client-urls=http://127.0.0.1:{self.etcd_port}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster={self.name}=http://127.0.0.1:{peer}",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+            "kube-apiserver": [
+                str(b / "kube-apiserver"),
+                f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.port}",
+                f"--cert-dir={p}",
+                f"--tls-cert-file={p / 'apiserver.crt'}",
+                f"--tls-private-key-file={p / 'apiserver.key'}",
+                f"--client-ca-file={p / 'ca.crt'}",
+                "--authorization-mode=Node,RBAC",
+                f"--service-account-issuer={self.server}",
+                f"--service-account-key-file={p / 'sa.pub'}",
+                f"--service-account-signing-key-file={p / 'sa.key'}",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--endpoint-reconciler-type=none",
+                "--enable-priority-and-fairness=false",
+                "--profiling=false",
+            ],
+            "kube-controller-manager": [
+                str(b / "kube-controller-manager"),
+                f"--kubeconfig={self.admin_kubeconfig}",
+                "--leader-elect=false",
+                "--secure-port=0",
+                f"--controllers={','.join(CONTROLLERS)}",
+                f"--service-account-private-key-file={p / 'sa.key'}",
+                f"--root-ca-file={p / 'ca.crt'}",
+                "--concurrent-gc-syncs=5",
+            ],
+        }
+
+    def start(self, timeout: float = 120) -> "ControlPlane":
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._write_pki()
+        commands = self._commands()
+        try:
+            self._start("etcd", commands["etcd"])
+            self._wait(lambda: self._http_ok(f"http://127.0.0.1:{self.etcd_port}/health"), "etcd /health", timeout)
+            self._start("kube-apiserver", commands["kube-apiserver"])
+            self._wait(lambda: self._https_ok("/readyz"), "kube-apiserver /readyz", timeout)
+            self._start("kube-controller-manager", commands["kube-controller-manager"])
+            self._wait(
+                lambda: self._https_ok("/api/v1/namespaces/default/serviceaccounts/default"),
+                "the default service account (made by kube-controller-manager)",
+                timeout,
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self, name: str, args: list[str]) -> None:
+        process = Process(name, args, self.directory / f"{name}.log")
+        self.processes[name] = process
+        process.start()
+
+    def restart(self, name: str, timeout: float = 120) -> None:
+        """Start a stopped process again (for fault tests) and wait until the API server is ready."""
+        process = self.processes[name]
+        process.start()
+        self._wait(lambda: self._https_ok("/readyz"), f"{name} restarted", timeout)
+
+    def _wait(self, ready: "callable[[], bool]", what: str, timeout: float) -> None:  # type: ignore[valid-type]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for process in self.processes.values():
+                process.check()
+            if ready():
+                return
+            time.sleep(0.2)
+        logs = "\n".join(f"--- {p.log}:\n{tail(p.log)}" for p in self.processes.values())
+        raise ControlPlaneError(f"cluster {self.name}: timed out after {timeout}s waiting for {what}\n{logs}")
+
+    def _http_ok(self, url: str) -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback URL built here)
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
+        context.load_cert_chain(str(self.pki / "admin.crt"), str(self.pki / "admin.key"))
+        return context
+
+    def _https_ok(self, path: str) -> bool:
+        try:
+            with urllib.request.urlopen(self.server + path, timeout=2, context=self.ssl_context()) as response:  # noqa: S310
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            self.processes[name].stop()
+
+    def pids(self) -> list[int]:
+        return [p.popen.pid for p in self.processes.values() if p.popen is not None]
+
+
+def start_clusters(directory: Path, names: tuple[str, ...] = ("cluster1", "cluster2")) -> list[ControlPlane]:
+    """Start one control plane per name under directory (wiped first) and write directory/kubeconfig.
+
+    The kubeconfig has one context per cluster, named after it, whose cluster is named after it too.
+    """
+    if directory.exists():
+        shutil.rmtree(directory)
+    bin_dir = binaries_dir()
+    planes: list[ControlPlane] = []
+    try:
+        for name in names:
+            planes.append(ControlPlane(name, directory / name, bin_dir).start())
+    except BaseException:
+        for plane in planes:
+            plane.stop()
+        raise
+    write_kubeconfig(directory / "kubeconfig", planes)
+    return planes
+
+
+def write_kubeconfig(path: Path, planes: list[ControlPlane]) -> None:
+    merged: dict[str, list[object]] = {"clusters": [], "users": [], "contexts": []}
+    for plane in planes:
+        config = plane.kubeconfig(plane.admin_pair(), context=plane.name)
+        for key in merged:
+            merged[key].extend(config[key])  # type: ignore[arg-type]
+    document = {"apiVersion": "v1", "kind": "Config", **merged, "current-context": planes[0].name}
+    path.write_text(yaml.safe_dump(document))
+    path.chmod(0o600)
