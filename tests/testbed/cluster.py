@@ -6,6 +6,7 @@ system:masters, RBAC, service-account signing keys so that the TokenRequest API 
 kubelet or scheduler: pods are stored, never run.
 """
 
+import base64
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,15 +148,19 @@ class ControlPlane:
 
     def kubeconfig(self, user: KeyPair, context: str) -> dict[str, object]:
         """A kubeconfig for this cluster, with cluster, user and context named context, data embedded."""
-        import base64
 
         b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": context, "cluster": {"server": self.server, "certificate-authority-data": b64(self.ca_pem)}}],
+            "clusters": [
+                {"name": context, "cluster": {"server": self.server, "certificate-authority-data": b64(self.ca_pem)}}
+            ],
             "users": [
-                {"name": f"admin@{context}", "user": {"client-certificate-data": b64(user.cert_pem), "client-key-data": b64(user.key_pem)}}
+                {
+                    "name": f"admin@{context}",
+                    "user": {"client-certificate-data": b64(user.cert_pem), "client-key-data": b64(user.key_pem)},
+                }
             ],
             "contexts": [{"name": context, "context": {"cluster": context, "user": f"admin@{context}"}}],
             "current-context": context,
@@ -247,7 +253,7 @@ class ControlPlane:
         process.start()
         self._wait(lambda: self._https_ok("/readyz"), f"{name} restarted", timeout)
 
-    def _wait(self, ready: "callable[[], bool]", what: str, timeout: float) -> None:  # type: ignore[valid-type]
+    def _wait(self, ready: Callable[[], bool], what: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for process in self.processes.values():

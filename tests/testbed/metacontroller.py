@@ -1,0 +1,432 @@
+"""A test double of Metacontroller's CompositeController, for the test bed.
+
+Metacontroller itself cannot be built here (its Go module path is `metacontroller`, which the module
+proxy cannot serve), so the end-to-end tests drive the hooks with this driver instead. It reads the
+project's own CompositeController manifest and does what Metacontroller v4 does for it, following
+metacontroller/metacontroller (pkg/controller/composite, pkg/controller/common, pkg/dynamic/apply):
+
+- watches parents, their children, and the related objects the customize hook asked for;
+- calls `customize`, then `sync` (hook version v2) over HTTPS, verifying the server with `caBundle`
+  (`inline` or `secretRef`), within the hook's `timeout`;
+- sends `children` and `related` keyed by `Kind.version` (core group) and then `namespace/name`;
+- claims children by the `controller-uid` selector (`generateSelector`) and a controller
+  ownerReference, and adopts orphans that match;
+- deletes observed children missing from the response, creates new ones (with the
+  `metacontroller.k8s.io/last-applied-configuration` annotation) and updates existing ones in place
+  with a three-way merge of observed, last-applied and desired;
+- writes `status` (with `observedGeneration`) through the status subresource when it changed;
+- decodes responses strictly (unknown fields are errors), treats non-200 as a failure (no writes,
+  requeue with exponential backoff), and honours `resyncAfterSeconds`.
+
+The one deliberate difference: Metacontroller reaches `hooks.*.webhook.service` through the cluster's
+Service DNS; the test bed has no Service network, so the driver is given the address that stands for
+that Service (`service_url`).
+"""
+
+import base64
+import copy
+import heapq
+import json
+import logging
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client as k8s
+from kubernetes import watch
+from kubernetes.client.exceptions import ApiException
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+LAST_APPLIED = "metacontroller.k8s.io/last-applied-configuration"
+CONTROLLER_UID = "controller-uid"
+RESPONSE_FIELDS = {"status", "children", "resyncAfterSeconds", "finalized"}
+CUSTOMIZE_FIELDS = {"relatedResources"}
+BACKOFF_BASE, BACKOFF_MAX = 0.005, 1000.0
+
+
+class SyncError(RuntimeError):
+    """A hook call that failed: Metacontroller records a SyncError event and retries with backoff."""
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    response: Obj
+    resync_after: float
+
+
+def load_controller(path: Path) -> Obj:
+    controller: Obj = yaml.safe_load(path.read_text())
+    assert controller["kind"] == "CompositeController", f"{path} is not a CompositeController"
+    return controller
+
+
+def _duration_seconds(value: str | None, default: float = 10.0) -> float:
+    """A Go duration of the forms Metacontroller's manifests use: 500ms, 5s, 1m."""
+    if not value:
+        return default
+    for suffix, factor in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
+        if value.endswith(suffix) and value[: -len(suffix)].replace(".", "", 1).isdigit():
+            return float(value[: -len(suffix)]) * factor
+    raise ValueError(f"unsupported duration {value!r}")
+
+
+def _group_version(api_version: str) -> tuple[str, str]:
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+def _child_key(kind: str, api_version: str) -> str:
+    """`Kind.version` for the core group, `Kind.group/version` otherwise (Metacontroller's map keys)."""
+    group, version = _group_version(api_version)
+    return f"{kind}.{version}" if not group else f"{kind}.{group}/{version}"
+
+
+def three_way_merge(observed: Any, last_applied: Any, desired: Any) -> Any:
+    """Metacontroller's dynamic apply: desired fields win, fields it stopped setting are removed,
+    fields it never set (server-filled, or set by others) are kept. Lists are replaced whole."""
+    if not (isinstance(observed, dict) and isinstance(desired, dict)):
+        return copy.deepcopy(desired)
+    merged = copy.deepcopy(observed)
+    last = last_applied if isinstance(last_applied, dict) else {}
+    for key in last:
+        if key not in desired:
+            merged.pop(key, None)
+    for key, value in desired.items():
+        merged[key] = three_way_merge(observed.get(key), last.get(key), value)
+    return merged
+
+
+class CompositeControllerDriver:
+    def __init__(self, controller: Obj, api: k8s.ApiClient, service_url: str | None = None) -> None:
+        self.controller = controller
+        self.spec: Obj = controller["spec"]
+        self.api = api
+        self.core = k8s.CoreV1Api(api)
+        self.custom = k8s.CustomObjectsApi(api)
+        self.service_url = service_url
+        parent = self.spec["parentResource"]
+        self.parent_group, self.parent_version = _group_version(parent["apiVersion"])
+        self.parent_plural = parent["resource"]
+        [child] = self.spec["childResources"]
+        assert (child["apiVersion"], child["resource"]) == ("v1", "secrets"), "this driver handles Secret children"
+        self.update_method = child.get("updateStrategy", {}).get("method", "OnDelete")
+        self.child_key = _child_key("Secret", "v1")
+        self._ssl: dict[str, ssl.SSLContext] = {}
+        # Background mode.
+        self._queue: list[tuple[float, str]] = []
+        self._due: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
+        self._selections: dict[str, list[tuple[str, dict[str, str]]]] = {}
+        self._cv = threading.Condition()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.syncs = 0
+        self.errors: list[str] = []
+
+    # -- hooks --------------------------------------------------------------------------------------
+
+    def _webhook(self, hook: str) -> Obj:
+        spec = self.spec["hooks"].get(hook)
+        if spec is None:
+            raise KeyError(hook)
+        if spec.get("version", "v1") != "v2":
+            raise SyncError(f"hook {hook} must be version v2 (this driver speaks v2 only)")
+        webhook: Obj = spec["webhook"]
+        return webhook
+
+    def _url(self, webhook: Obj) -> str:
+        if webhook.get("url"):
+            return str(webhook["url"])
+        service = webhook["service"]
+        base = self.service_url or (
+            f"{service.get('protocol', 'http')}://{service['name']}.{service['namespace']}:{service.get('port', 80)}"
+        )
+        return base + webhook.get("path", "")
+
+    def _ssl_context(self, webhook: Obj) -> ssl.SSLContext:
+        bundle = webhook.get("caBundle") or {}
+        if "inline" in bundle:
+            pem = bundle["inline"]
+        elif "secretRef" in bundle:
+            ref = bundle["secretRef"]
+            secret = self.core.read_namespaced_secret(ref["name"], ref["namespace"])
+            pem = base64.b64decode((secret.data or {})[ref.get("key", "ca.crt")]).decode()
+        else:
+            return ssl.create_default_context()
+        if pem not in self._ssl:
+            self._ssl[pem] = ssl.create_default_context(cadata=pem)
+        return self._ssl[pem]
+
+    def call_hook(self, hook: str, request: Obj, fields: set[str]) -> Obj:
+        webhook = self._webhook(hook)
+        url = self._url(webhook)
+        body = json.dumps(request).encode()
+        http_request = urllib.request.Request(  # noqa: S310 (the hook URL from the manifest)
+            url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(  # noqa: S310
+                http_request, timeout=_duration_seconds(webhook.get("timeout")), context=self._ssl_context(webhook)
+            ) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as err:
+            raise SyncError(f"{hook} hook {url} answered {err.code}: {err.read()[:300]!r}") from None
+        except (urllib.error.URLError, OSError) as err:
+            raise SyncError(f"{hook} hook {url} failed: {err}") from None
+        try:
+            decoded = json.loads(raw)
+        except ValueError:
+            raise SyncError(f"{hook} hook answered undecodable JSON") from None
+        if not isinstance(decoded, dict) or set(decoded) - fields:
+            unknown = sorted(set(decoded) - fields) if isinstance(decoded, dict) else decoded
+            raise SyncError(f"{hook} hook answered unknown fields (strict mode): {unknown}")
+        return decoded
+
+    # -- one sync -----------------------------------------------------------------------------------
+
+    def get_parent(self, namespace: str, name: str) -> Obj:
+        obj: Obj = self.custom.get_namespaced_custom_object(
+            self.parent_group, self.parent_version, namespace, self.parent_plural, name
+        )
+        return obj
+
+    def _related(self, parent: Obj) -> Obj:
+        if "customize" not in self.spec["hooks"]:
+            return {}
+        response = self.call_hook("customize", {"controller": self.controller, "parent": parent}, CUSTOMIZE_FIELDS)
+        related: Obj = {}
+        selections: list[tuple[str, dict[str, str]]] = []
+        self._selections[f"{parent['metadata']['namespace']}/{parent['metadata']['name']}"] = selections
+        for rule in response.get("relatedResources") or []:
+            if (rule.get("apiVersion"), rule.get("resource")) != ("v1", "secrets") or rule.get("namespaceSelector"):
+                raise SyncError(f"this driver resolves related v1 secrets by namespace and labels only: {rule}")
+            selector = rule.get("labelSelector") or {}
+            if selector.get("matchExpressions"):
+                raise SyncError("this driver does not resolve matchExpressions")
+            labels = ",".join(f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items())
+            namespace = rule.get("namespace") or parent["metadata"]["namespace"]
+            selections.append((namespace, dict(selector.get("matchLabels") or {})))
+            items = self.api.sanitize_for_serialization(
+                self.core.list_namespaced_secret(namespace, label_selector=labels or None).items
+            )
+            bucket = related.setdefault(_child_key("Secret", "v1"), {})
+            for item in items:
+                if not rule.get("names") or item["metadata"]["name"] in rule["names"]:
+                    item.setdefault("apiVersion", "v1")
+                    item.setdefault("kind", "Secret")
+                    bucket[f"{namespace}/{item['metadata']['name']}"] = item
+        return related
+
+    def _owner_reference(self, parent: Obj) -> Obj:
+        return {
+            "apiVersion": parent["apiVersion"],
+            "kind": parent["kind"],
+            "name": parent["metadata"]["name"],
+            "uid": parent["metadata"]["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+    def _claim_children(self, parent: Obj) -> dict[str, Obj]:
+        """Children of parent: owned ones, plus matching orphans adopted now."""
+        meta = parent["metadata"]
+        selector = f"{CONTROLLER_UID}={meta['uid']}" if self.spec.get("generateSelector") else None
+        if selector is None:
+            raise SyncError("this driver needs generateSelector: true")
+        secrets = self.api.sanitize_for_serialization(
+            self.core.list_namespaced_secret(meta["namespace"], label_selector=selector).items
+        )
+        children: dict[str, Obj] = {}
+        for secret in secrets:
+            refs = secret["metadata"].get("ownerReferences") or []
+            controller = next((r for r in refs if r.get("controller")), None)
+            if controller is None:
+                refs.append(self._owner_reference(parent))
+                secret = self.api.sanitize_for_serialization(
+                    self.core.patch_namespaced_secret(
+                        secret["metadata"]["name"], meta["namespace"], {"metadata": {"ownerReferences": refs}}
+                    )
+                )
+            elif controller["uid"] != meta["uid"]:
+                continue
+            secret.setdefault("apiVersion", "v1")
+            secret.setdefault("kind", "Secret")
+            children[f"{meta['namespace']}/{secret['metadata']['name']}"] = secret
+        return children
+
+    def sync_parent(self, namespace: str, name: str) -> SyncResult | None:
+        """One reconcile of a parent, as Metacontroller's syncParentObject; None if it is gone."""
+        try:
+            parent = self.get_parent(namespace, name)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        parent.setdefault("status", None)
+        if parent["metadata"].get("deletionTimestamp") and "finalize" not in self.spec["hooks"]:
+            return None  # children go with the garbage collector (ownerReferences)
+        observed = self._claim_children(parent)
+        request = {
+            "controller": self.controller,
+            "parent": parent,
+            "children": {self.child_key: observed},
+            "related": self._related(parent),
+            "finalizing": False,
+        }
+        response = self.call_hook("sync", request, RESPONSE_FIELDS)
+        self.syncs += 1
+        self._manage_children(parent, observed, response.get("children") or [])
+        self._write_status(parent, response.get("status"))
+        return SyncResult(response, float(response.get("resyncAfterSeconds") or 0))
+
+    def _manage_children(self, parent: Obj, observed: dict[str, Obj], desired_list: list[Obj]) -> None:
+        meta = parent["metadata"]
+        desired: dict[str, Obj] = {}
+        for child in desired_list:
+            child = copy.deepcopy(child)
+            if _child_key(child.get("kind", ""), child.get("apiVersion", "")) != self.child_key:
+                raise SyncError(f"sync hook returned a child of an undeclared type: {child.get('kind')}")
+            child["metadata"].setdefault("namespace", meta["namespace"])
+            child["metadata"].setdefault("labels", {})[CONTROLLER_UID] = meta["uid"]
+            desired[f"{child['metadata']['namespace']}/{child['metadata']['name']}"] = child
+        for key, child in observed.items():
+            if key not in desired and not child["metadata"].get("deletionTimestamp"):
+                self.core.delete_namespaced_secret(
+                    child["metadata"]["name"],
+                    child["metadata"]["namespace"],
+                    body=k8s.V1DeleteOptions(
+                        propagation_policy="Background", preconditions=k8s.V1Preconditions(uid=child["metadata"]["uid"])
+                    ),
+                )
+        for key, child in desired.items():
+            applied = json.dumps(child, sort_keys=True)
+            if key not in observed:
+                new = copy.deepcopy(child)
+                new["metadata"].setdefault("annotations", {})[LAST_APPLIED] = applied
+                new["metadata"]["ownerReferences"] = [self._owner_reference(parent)]
+                self.core.create_namespaced_secret(new["metadata"]["namespace"], new)
+                continue
+            current = observed[key]
+            last = json.loads((current["metadata"].get("annotations") or {}).get(LAST_APPLIED) or "{}")
+            merged = three_way_merge(current, last, child)
+            merged["metadata"].setdefault("annotations", {})[LAST_APPLIED] = applied
+            if merged != current and self.update_method in ("InPlace", "RollingInPlace"):
+                self.core.replace_namespaced_secret(
+                    current["metadata"]["name"], current["metadata"]["namespace"], merged
+                )
+
+    def _write_status(self, parent: Obj, status: Obj | None) -> None:
+        new_status = dict(status or {})
+        new_status["observedGeneration"] = parent["metadata"].get("generation")
+        if new_status == parent.get("status"):
+            return
+        updated = copy.deepcopy(parent)
+        updated["status"] = new_status
+        self.custom.replace_namespaced_custom_object_status(
+            self.parent_group,
+            self.parent_version,
+            parent["metadata"]["namespace"],
+            self.parent_plural,
+            parent["metadata"]["name"],
+            updated,
+        )
+
+    # -- background mode ----------------------------------------------------------------------------
+
+    def enqueue(self, key: str, delay: float = 0.0) -> None:
+        due = time.monotonic() + delay
+        with self._cv:
+            if key in self._due and self._due[key] <= due:
+                return
+            self._due[key] = due
+            heapq.heappush(self._queue, (due, key))
+            self._cv.notify()
+
+    def start(self) -> "CompositeControllerDriver":
+        for target in (self._watch_parents, self._watch_secrets, self._work):
+            thread = threading.Thread(target=target, name=f"driver-{target.__name__}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._cv:
+            self._cv.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def _watch(self, list_call: Any, on_event: Any, **kwargs: Any) -> None:
+        while not self._stopping.is_set():
+            try:
+                for event in watch.Watch().stream(list_call, timeout_seconds=2, **kwargs):
+                    on_event(event["object"])
+                    if self._stopping.is_set():
+                        return
+            except Exception as err:  # the API server may be restarting; watch again
+                log.debug("watch failed: %s", type(err).__name__)
+                self._stopping.wait(0.5)
+
+    def _watch_parents(self) -> None:
+        def on_parent(obj: Obj) -> None:
+            self.enqueue(f"{obj['metadata']['namespace']}/{obj['metadata']['name']}")
+
+        self._watch(
+            self.custom.list_cluster_custom_object,
+            on_parent,
+            group=self.parent_group,
+            version=self.parent_version,
+            plural=self.parent_plural,
+        )
+
+    def _watch_secrets(self) -> None:
+        parent_api_version = self.spec["parentResource"]["apiVersion"]
+
+        def on_secret(secret: Any) -> None:
+            meta = secret.metadata
+            refs = meta.owner_references or []
+            owner = next((r for r in refs if r.controller and r.api_version == parent_api_version), None)
+            if owner is not None:
+                self.enqueue(f"{meta.namespace}/{owner.name}")
+            # A related object changed: Metacontroller re-syncs the parents that selected it.
+            labels = meta.labels or {}
+            for key, rules in list(self._selections.items()):
+                if any(ns == meta.namespace and all(labels.get(k) == v for k, v in sel.items()) for ns, sel in rules):
+                    self.enqueue(key)
+
+        self._watch(self.core.list_secret_for_all_namespaces, on_secret)
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            with self._cv:
+                while not self._stopping.is_set() and (not self._queue or self._queue[0][0] > time.monotonic()):
+                    timeout = self._queue[0][0] - time.monotonic() if self._queue else None
+                    self._cv.wait(timeout)
+                if self._stopping.is_set():
+                    return
+                due, key = heapq.heappop(self._queue)
+                if self._due.get(key) != due:
+                    continue
+                del self._due[key]
+            namespace, name = key.split("/", 1)
+            try:
+                result = self.sync_parent(namespace, name)
+            except (SyncError, ApiException, OSError) as err:
+                failures = self._failures.get(key, 0) + 1
+                self._failures[key] = failures
+                text = str(err) if isinstance(err, SyncError) else f"{type(err).__name__}: {getattr(err, 'status', '')}"
+                self.errors.append(f"{key}: {text}")
+                log.warning("sync of %s failed (%d): %s", key, failures, text)
+                self.enqueue(key, min(BACKOFF_MAX, BACKOFF_BASE * 2**failures))
+                continue
+            self._failures.pop(key, None)
+            if result is not None and result.resync_after > 0:
+                self.enqueue(key, result.resync_after)
