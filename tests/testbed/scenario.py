@@ -1,0 +1,218 @@
+"""Steps of the seed's walkthrough on the test bed, shared by the end-to-end tests and `make demo`.
+
+Until `kubemcsa bootstrap` exists, `grant_importer` and `install_credential` make in both clusters the
+objects it will make (same names, labels and permissions), as the DESIGN describes.
+"""
+
+import base64
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+
+from bootstrap.credential import credential_secret
+from hooks import contract, names
+from hooks.kubeconfig import ClusterEndpoint
+
+from .cluster import REPO
+from .hooks_server import ServingFiles
+
+IMPORTER_ROLE = "multicluster-service-account-importer"
+TLS_SECRET = "multicluster-service-account-hooks-tls"
+KUBECTL = str(Path(sys.executable).parent / "kubectl")
+T = TypeVar("T")
+
+
+def api_client(kubeconfig: Path, context: str) -> k8s.ApiClient:
+    return k8s_config.new_client_from_config(config_file=str(kubeconfig), context=context)
+
+
+def kubectl(
+    kubeconfig: Path, *args: str, check: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [KUBECTL, "--kubeconfig", str(kubeconfig), *args], input=stdin, capture_output=True, text=True, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
+    return result
+
+
+def eventually(probe: Callable[[], T | None], what: str, timeout: float = 30, interval: float = 0.2) -> T:
+    """probe's first truthy result, or AssertionError naming what was awaited."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def ignore_conflict(call: Callable[[], Any]) -> None:
+    try:
+        call()
+    except ApiException as err:
+        if err.status != 409:
+            raise
+
+
+# -- cluster1: what `kubectl apply -k manifests/` and the certificate step install ------------------
+
+
+def install(kubeconfig: Path, context: str, api: k8s.ApiClient, files: ServingFiles, hooks_url: str) -> None:
+    """The CRD and namespace from manifests/, the hooks' TLS Secret, and the webhook pointed at hooks_url."""
+    kubectl(kubeconfig, "--context", context, "apply", "--server-side", "-k", str(REPO / "manifests"))
+    kubectl(
+        kubeconfig, "--context", context, "wait", "--for=condition=Established", "--timeout=30s",
+        "crd/serviceaccountimports.multicluster.admiralty.io",
+    )  # fmt: skip
+    core = k8s.CoreV1Api(api)
+    tls = {
+        "metadata": {"name": TLS_SECRET, "namespace": contract.CREDENTIALS_NAMESPACE},
+        "type": "kubernetes.io/tls",
+        "data": {
+            "tls.crt": base64.b64encode(files.cert.read_bytes()).decode(),
+            "tls.key": base64.b64encode(files.key.read_bytes()).decode(),
+            "ca.crt": base64.b64encode(files.ca_pem).decode(),
+        },
+    }
+    ignore_conflict(lambda: core.create_namespaced_secret(contract.CREDENTIALS_NAMESPACE, tls))
+    webhook = yaml.safe_load((REPO / "manifests" / "webhook.yaml").read_text())
+    for hook in webhook["webhooks"]:
+        # No Service network on the test bed: the API server calls the hooks on loopback.
+        hook["clientConfig"] = {"url": f"{hooks_url}/mutate", "caBundle": base64.b64encode(files.ca_pem).decode()}
+    admission = k8s.AdmissionregistrationV1Api(api)
+    ignore_conflict(lambda: admission.create_mutating_webhook_configuration(webhook))
+
+
+# -- cluster2: the importer identity (what `kubemcsa bootstrap` makes in the source cluster) -------
+
+
+def grant_importer(api: k8s.ApiClient, target_cluster: str) -> str:
+    """A service account for target_cluster that may only get service accounts and create their tokens,
+    and its long-lived token."""
+    core, rbac = k8s.CoreV1Api(api), k8s.RbacAuthorizationV1Api(api)
+    ns = contract.CREDENTIALS_NAMESPACE
+    ignore_conflict(lambda: core.create_namespace({"metadata": {"name": ns}}))
+    ignore_conflict(lambda: core.create_namespaced_service_account(ns, {"metadata": {"name": target_cluster}}))
+    role = {
+        "metadata": {"name": IMPORTER_ROLE},
+        "rules": [
+            {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]},
+            {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
+        ],
+    }
+    ignore_conflict(lambda: rbac.create_cluster_role(role))
+    binding = {
+        "metadata": {"name": f"{IMPORTER_ROLE}-{target_cluster}"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": IMPORTER_ROLE},
+        "subjects": [{"kind": "ServiceAccount", "name": target_cluster, "namespace": ns}],
+    }
+    ignore_conflict(lambda: rbac.create_cluster_role_binding(binding))
+    token_secret = {
+        "metadata": {
+            "name": f"{target_cluster}-token",
+            "namespace": ns,
+            "annotations": {"kubernetes.io/service-account.name": target_cluster},
+        },
+        "type": "kubernetes.io/service-account-token",
+    }
+    ignore_conflict(lambda: core.create_namespaced_secret(ns, token_secret))
+
+    def token() -> str | None:
+        data = core.read_namespaced_secret(f"{target_cluster}-token", ns).data or {}
+        return base64.b64decode(data["token"]).decode() if "token" in data else None
+
+    return eventually(token, f"the token of service account {ns}/{target_cluster} in the source cluster")
+
+
+def install_credential(api: k8s.ApiClient, source_cluster: str, endpoint: ClusterEndpoint, token: str) -> None:
+    """The cluster credential Secret for source_cluster in the target cluster."""
+    core = k8s.CoreV1Api(api)
+    secret = credential_secret(source_cluster, endpoint, token)
+    name = secret["metadata"]["name"]
+    try:
+        core.create_namespaced_secret(contract.CREDENTIALS_NAMESPACE, secret)
+    except ApiException as err:
+        if err.status != 409:
+            raise
+        core.replace_namespaced_secret(name, contract.CREDENTIALS_NAMESPACE, secret)
+
+
+# -- the walkthrough's objects ---------------------------------------------------------------------
+
+
+def pod_lister(api: k8s.ApiClient, namespace: str = "default") -> None:
+    """In the source cluster: service account pod-lister, allowed only to list pods in namespace."""
+    core, rbac = k8s.CoreV1Api(api), k8s.RbacAuthorizationV1Api(api)
+    ignore_conflict(lambda: core.create_namespace({"metadata": {"name": namespace}}))
+    ignore_conflict(lambda: core.create_namespaced_service_account(namespace, {"metadata": {"name": "pod-lister"}}))
+    role = {
+        "metadata": {"name": "pod-lister"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}],
+    }
+    ignore_conflict(lambda: rbac.create_namespaced_role(namespace, role))
+    binding = {
+        "metadata": {"name": "pod-lister"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pod-lister"},
+        "subjects": [{"kind": "ServiceAccount", "name": "pod-lister", "namespace": namespace}],
+    }
+    ignore_conflict(lambda: rbac.create_namespaced_role_binding(namespace, binding))
+
+
+def nginx(api: k8s.ApiClient, namespace: str = "default", name: str = "nginx") -> None:
+    pod = {
+        "metadata": {"name": name, "labels": {"run": name}},
+        "spec": {"containers": [{"name": name, "image": "nginx"}]},
+    }
+    ignore_conflict(lambda: k8s.CoreV1Api(api).create_namespaced_pod(namespace, pod))
+
+
+def enable_namespace(api: k8s.ApiClient, namespace: str) -> None:
+    core = k8s.CoreV1Api(api)
+    ignore_conflict(lambda: core.create_namespace({"metadata": {"name": namespace}}))
+    labels = {contract.NAMESPACE_OPT_IN_LABEL: contract.NAMESPACE_OPT_IN_VALUE}
+    core.patch_namespace(namespace, {"metadata": {"labels": labels}})
+
+
+def service_account_import(
+    api: k8s.ApiClient, namespace: str, name: str, cluster: str, remote_namespace: str, remote_name: str, **spec: Any
+) -> dict[str, Any]:
+    body = {
+        "apiVersion": contract.API_VERSION,
+        "kind": contract.KIND,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"clusterName": cluster, "namespace": remote_namespace, "name": remote_name, **spec},
+    }
+    group, version = contract.API_VERSION.split("/")
+    created: dict[str, Any] = k8s.CustomObjectsApi(api).create_namespaced_custom_object(
+        group, version, namespace, contract.PLURAL, body
+    )
+    return created
+
+
+def imported_secret(api: k8s.ApiClient, namespace: str, import_name: str) -> k8s.V1Secret | None:
+    try:
+        secret: k8s.V1Secret = k8s.CoreV1Api(api).read_namespaced_secret(names.secret_name(import_name), namespace)
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+    return secret
+
+
+def mount(secret: k8s.V1Secret, directory: Path) -> Path:
+    """Write the Secret's keys as files in directory, as the kubelet does for a secret volume."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for key, value in (secret.data or {}).items():
+        (directory / key).write_bytes(base64.b64decode(value))
+    return directory / contract.CONFIG_KEY
