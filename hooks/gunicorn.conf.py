@@ -1,8 +1,8 @@
 """gunicorn settings for the hooks service: `gunicorn -c hooks/gunicorn.conf.py 'hooks:create_app()'`.
 
-Every value can be overridden by the environment: MCSA_BIND, MCSA_WORKERS, MCSA_THREADS,
-MCSA_TLS_CERT_FILE and MCSA_TLS_KEY_FILE (both or neither; without them it serves plain HTTP, for
-local use only: the API server and Metacontroller require HTTPS).
+Set by the environment: MCSA_TLS_CERT_FILE and MCSA_TLS_KEY_FILE (required: the API server and
+Metacontroller call the hooks over HTTPS only; MCSA_ALLOW_HTTP=true serves plain HTTP, for local
+experiments), MCSA_BIND (0.0.0.0:8443), MCSA_WORKERS (2), MCSA_THREADS (4), MCSA_LOG_LEVEL (INFO).
 """
 
 import os
@@ -14,7 +14,7 @@ _metrics_dir = None
 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
     _metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mcsa-metrics-")
 
-from hooks import logs  # noqa: E402
+_log_level = os.environ.get("MCSA_LOG_LEVEL", "INFO").upper()
 
 bind = os.environ.get("MCSA_BIND", "0.0.0.0:8443")
 workers = int(os.environ.get("MCSA_WORKERS", "2"))
@@ -26,10 +26,29 @@ graceful_timeout = 10
 keepalive = 75
 certfile = os.environ.get("MCSA_TLS_CERT_FILE") or None
 keyfile = os.environ.get("MCSA_TLS_KEY_FILE") or None
+if not (certfile and keyfile) and os.environ.get("MCSA_ALLOW_HTTP", "").lower() != "true":
+    raise SystemExit(
+        "multicluster-service-account hooks: set MCSA_TLS_CERT_FILE and MCSA_TLS_KEY_FILE to the serving "
+        "certificate and key (the API server and Metacontroller call the hooks over HTTPS only), "
+        "or MCSA_ALLOW_HTTP=true to serve plain HTTP for a local experiment"
+    )
 accesslog = None  # the app logs one JSON line per request
 errorlog = "-"
+# One JSON object per line, gunicorn's own lines included.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "hooks.logs.JSONFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["stderr"], "level": _log_level},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stderr"], "level": _log_level, "propagate": False},
+        "gunicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+    },
+}
+# No runtime control socket: nothing in the pod may reconfigure the server.
+control_socket_disable = True
 worker_tmp_dir = os.environ.get("MCSA_WORKER_TMP_DIR", tempfile.gettempdir())
-logs.configure(os.environ.get("MCSA_LOG_LEVEL", "INFO"))
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]

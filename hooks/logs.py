@@ -1,4 +1,4 @@
-"""JSON log lines, one object per line, configured before the app is created."""
+"""JSON log lines, one object per line (gunicorn.conf.py installs the formatter)."""
 
 import json
 import logging
@@ -21,11 +21,3 @@ class JSONFormatter(logging.Formatter):
             line["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
         return json.dumps(line, default=str)
 
-
-def configure(level: str) -> None:
-    """Send every logger's records to stderr as JSON, at level."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(JSONFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())

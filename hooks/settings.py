@@ -25,7 +25,6 @@ class Settings:
     #: Bounds of the retry delay after a failure; the delay doubles while the failure lasts.
     retry_min_seconds: float = 5.0
     retry_max_seconds: float = 300.0
-    log_level: str = "INFO"
     #: The clock; tests may pass another one.
     clock: Callable[[], datetime] = field(default=utc_now, compare=False, repr=False)
 

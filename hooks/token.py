@@ -9,6 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 @dataclass(frozen=True)
 class IssuedToken:
+    """A token and its lifetime, on the hooks' clock: issued_at is when it was requested, and
+    expires_at that plus the lifetime the remote server granted. Anchoring on the local clock keeps
+    renewal right when the clocks of the two clusters differ."""
+
     token: str
     issued_at: datetime
     expires_at: datetime
@@ -22,11 +26,7 @@ class IssuedToken:
 
 
 def jwt_issued_at(token: str) -> datetime | None:
-    """The `iat` claim of a JWT, read without verifying it, or None if token is not such a JWT.
-
-    The issue time the server wrote is the start of the lifetime it granted; using it (rather than
-    the local clock) keeps renewal right when clocks differ.
-    """
+    """The `iat` claim of a JWT, read without verifying it, or None if token is not such a JWT."""
     parts = token.split(".")
     if len(parts) != 3:
         return None
@@ -42,11 +42,12 @@ def jwt_issued_at(token: str) -> datetime | None:
 
 
 def issued(token: str, expires_at: datetime, requested_at: datetime) -> IssuedToken:
-    """The token as issued: its lifetime starts at its `iat` claim, else when it was requested."""
+    """The token requested at requested_at (local clock) that the server says expires at expires_at
+    (its clock). The lifetime granted is expires_at minus the token's `iat` claim, both written by the
+    server; without a usable `iat`, it is measured from requested_at."""
     iat = jwt_issued_at(token)
-    if iat is None or not (requested_at - timedelta(days=1) < iat < expires_at):
-        iat = requested_at
-    return IssuedToken(token=token, issued_at=iat, expires_at=expires_at)
+    lifetime = expires_at - iat if iat is not None and iat < expires_at else expires_at - requested_at
+    return IssuedToken(token=token, issued_at=requested_at, expires_at=requested_at + max(lifetime, timedelta(0)))
 
 
 def format_time(moment: datetime) -> str:

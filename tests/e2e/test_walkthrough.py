@@ -69,7 +69,9 @@ def test_seed_walkthrough(testbed: Bed, tmp_path: Path) -> None:
         "spec": {"restartPolicy": "Never", "containers": [{"name": "multicluster-client", "image": "client"}]},
     }
     stored = k8s.CoreV1Api(testbed.api1).create_namespaced_pod("default", pod)
-    volume = next(v for v in stored.spec.volumes if v.secret is not None and v.secret.secret_name == secret.metadata.name)
+    volume = next(
+        v for v in stored.spec.volumes if v.secret is not None and v.secret.secret_name == secret.metadata.name
+    )
     assert volume.name == names.volume_name(IMPORT)
     [mounted] = [m for m in stored.spec.containers[0].volume_mounts if m.name == volume.name]
     assert (mounted.mount_path, mounted.read_only, mounted.sub_path) == (MOUNT, True, None)

@@ -16,11 +16,16 @@ def test_non_jwt_or_bad_iat_is_none(token: str) -> None:
     assert jwt_issued_at(token) is None
 
 
-def test_issued_prefers_the_servers_iat_and_falls_back_to_the_request_time() -> None:
-    server_iat = NOW - timedelta(seconds=30)  # clocks differ
-    token = jwt(server_iat, server_iat + timedelta(hours=1))
-    assert issued(token, server_iat + timedelta(hours=1), NOW).issued_at == server_iat
-    assert issued("opaque", NOW + timedelta(hours=1), NOW).issued_at == NOW
+@pytest.mark.parametrize("skew", [timedelta(0), timedelta(minutes=-30), timedelta(minutes=30), timedelta(days=2)])
+def test_lifetime_is_the_servers_and_anchored_on_the_local_clock(skew: timedelta) -> None:
+    server_iat = NOW + skew  # the remote cluster's clock differs from ours by skew
+    token = issued(jwt(server_iat, server_iat + timedelta(hours=1)), server_iat + timedelta(hours=1), NOW)
+    assert (token.issued_at, token.expires_at) == (NOW, NOW + timedelta(hours=1))
+
+
+def test_without_iat_the_lifetime_runs_from_the_request() -> None:
+    token = issued("opaque", NOW + timedelta(hours=1), NOW)
+    assert (token.issued_at, token.expires_at) == (NOW, NOW + timedelta(hours=1))
 
 
 def test_renew_at_and_repr_hides_the_token() -> None:

@@ -1,0 +1,218 @@
+"""Imports on two real clusters: several per pod, renewal, remote failures, deletion, validation."""
+
+import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from hooks import contract, create_app, names
+from hooks.settings import Settings, utc_now
+from tests.testbed.hooks_server import in_process_hooks
+from tests.testbed.metacontroller import CompositeControllerDriver
+from tests.testbed.scenario import (
+    enable_namespace,
+    eventually,
+    imported_secret,
+    kubectl,
+    mount,
+    nginx,
+    pod_lister,
+    service_account_import,
+)
+
+from .conftest import Bed
+
+GROUP, VERSION = contract.API_VERSION.split("/")
+
+
+def get_import(bed: Bed, namespace: str, name: str) -> dict:
+    return k8s.CustomObjectsApi(bed.api1).get_namespaced_custom_object(GROUP, VERSION, namespace, contract.PLURAL, name)
+
+
+def ready(bed: Bed, namespace: str, name: str) -> dict:
+    conditions = (get_import(bed, namespace, name).get("status") or {}).get("conditions", [])
+    return next(c for c in conditions if c["type"] == "Ready")
+
+
+def secret_data(bed: Bed, namespace: str, name: str) -> dict[str, str]:
+    secret = imported_secret(bed.api1, namespace, name)
+    assert secret is not None, f"the Secret of import {namespace}/{name} is gone"
+    bed.remember(secret)
+    return dict(secret.data)
+
+
+@contextmanager
+def hooks_later(bed: Bed, seconds: float) -> Iterator[CompositeControllerDriver]:
+    """A driver whose hooks see the clock `seconds` ahead: the same app and remote calls, later."""
+    app = create_app(Settings(clock=lambda: utc_now() + timedelta(seconds=seconds)))
+    with in_process_hooks(app, bed.files) as url:
+        yield bed.driver(url)
+
+
+def test_two_imports_from_two_namespaces_in_one_pod(testbed: Bed, tmp_path: Path) -> None:
+    for namespace in ("team-a", "team-b"):
+        pod_lister(testbed.api2, namespace)
+        nginx(testbed.api2, namespace, name=f"nginx-{namespace}")
+    enable_namespace(testbed.api1, "multi")
+    for namespace in ("team-a", "team-b"):
+        service_account_import(testbed.api1, "multi", f"c2-{namespace}", "cluster2", namespace, "pod-lister")
+        testbed.driver().sync_parent("multi", f"c2-{namespace}")
+    pod = {
+        "metadata": {
+            "name": "client",
+            "annotations": {
+                contract.IMPORT_NAME_KEY: "c2-team-a, c2-team-b",
+                contract.KUBECONFIG_ENV_ANNOTATION: "true",
+            },
+        },
+        "spec": {
+            "initContainers": [{"name": "init", "image": "busybox"}],
+            "containers": [{"name": "main", "image": "client"}],
+        },
+    }
+    stored = k8s.CoreV1Api(testbed.api1).create_namespaced_pod("multi", pod)
+    for container in [*(stored.spec.init_containers or []), *stored.spec.containers]:
+        paths = [m.mount_path for m in container.volume_mounts if m.mount_path.startswith(contract.MOUNT_ROOT)]
+        assert paths == [f"{contract.MOUNT_ROOT}/c2-team-a", f"{contract.MOUNT_ROOT}/c2-team-b"]
+        [env] = [e for e in container.env if e.name == "KUBECONFIG"]
+        assert env.value == f"{contract.MOUNT_ROOT}/c2-team-a/config:{contract.MOUNT_ROOT}/c2-team-b/config"
+    for namespace in ("team-a", "team-b"):
+        secret = imported_secret(testbed.api1, "multi", f"c2-{namespace}")
+        assert secret is not None
+        testbed.remember(secret)
+        kubeconfig = mount(secret, tmp_path / namespace)
+        listed = kubectl(kubeconfig, "get", "pods", "-o", "name").stdout.split()
+        assert listed == [f"pod/nginx-{namespace}"]
+
+
+def test_token_is_renewed_after_80_percent_of_its_lifetime(testbed: Bed, tmp_path: Path) -> None:
+    pod_lister(testbed.api2, "renewal")
+    enable_namespace(testbed.api1, "renewal")
+    service_account_import(testbed.api1, "renewal", "short", "cluster2", "renewal", "pod-lister", expirationSeconds=600)
+    first = testbed.driver().sync_parent("renewal", "short")
+    assert first is not None
+    assert first.resync_after == pytest.approx(480, abs=5)  # 80% of the 600 s the server granted
+    before = secret_data(testbed, "renewal", "short")
+    status = get_import(testbed, "renewal", "short")["status"]
+
+    # Before the renewal point: no new token, no write.
+    with hooks_later(testbed, 470) as driver:
+        driver.sync_parent("renewal", "short")
+    assert secret_data(testbed, "renewal", "short") == before
+    # After it: a new token from cluster2, in the same Secret, and the status says when it expires.
+    with hooks_later(testbed, 485) as driver:
+        result = driver.sync_parent("renewal", "short")
+    after = secret_data(testbed, "renewal", "short")
+    assert after["token"] != before["token"]
+    assert result is not None and result.resync_after == pytest.approx(480, abs=5)
+    renewed = get_import(testbed, "renewal", "short")["status"]
+    assert renewed["tokenExpirationTimestamp"] > status["tokenExpirationTimestamp"]
+    # Both tokens work until they expire; the new one is what the kubeconfig now carries.
+    secret = imported_secret(testbed.api1, "renewal", "short")
+    kubeconfig = mount(secret, tmp_path / "short")
+    assert kubectl(kubeconfig, "auth", "can-i", "list", "pods").stdout.strip() == "yes"
+    token_file = (tmp_path / "short" / "token").read_text()
+    assert token_file == base64.b64decode(after["token"]).decode()
+
+
+def test_remote_api_server_down_keeps_the_secret_and_recovers(testbed: Bed) -> None:
+    pod_lister(testbed.api2, "faults")
+    enable_namespace(testbed.api1, "faults")
+    service_account_import(testbed.api1, "faults", "flaky", "cluster2", "faults", "pod-lister")
+    testbed.driver().sync_parent("faults", "flaky")
+    before = secret_data(testbed, "faults", "flaky")
+
+    apiserver = testbed.cluster2.processes["kube-apiserver"]
+    apiserver.stop()
+    try:
+        with hooks_later(testbed, 3000) as driver:  # renewal due, cluster2 down
+            result = driver.sync_parent("faults", "flaky")
+        assert result is not None and result.resync_after >= 5
+        condition = ready(testbed, "faults", "flaky")
+        assert (condition["status"], condition["reason"]) == ("False", "RemoteUnreachable")
+        assert "keeps the previous token" in condition["message"]
+        assert secret_data(testbed, "faults", "flaky") == before  # the last good Secret is kept, untouched
+    finally:
+        testbed.cluster2.restart("kube-apiserver")
+    with hooks_later(testbed, 3000) as driver:
+        driver.sync_parent("faults", "flaky")
+    condition = ready(testbed, "faults", "flaky")
+    assert (condition["status"], condition["reason"]) == ("True", "TokenIssued")
+    assert secret_data(testbed, "faults", "flaky")["token"] != before["token"]
+
+
+def test_remote_service_account_deleted_then_import_deleted(testbed: Bed) -> None:
+    pod_lister(testbed.api2, "doomed")
+    enable_namespace(testbed.api1, "doomed")
+    service_account_import(testbed.api1, "doomed", "doomed", "cluster2", "doomed", "pod-lister")
+    testbed.driver().sync_parent("doomed", "doomed")
+    before = secret_data(testbed, "doomed", "doomed")
+
+    k8s.CoreV1Api(testbed.api2).delete_namespaced_service_account("pod-lister", "doomed")
+    with hooks_later(testbed, 3000) as driver:
+        driver.sync_parent("doomed", "doomed")
+    condition = ready(testbed, "doomed", "doomed")
+    assert (condition["status"], condition["reason"]) == ("False", "RemoteServiceAccountNotFound")
+    assert 'service account "pod-lister" in namespace "doomed" of cluster "cluster2"' in condition["message"]
+    assert secret_data(testbed, "doomed", "doomed") == before
+
+    # Deleting the import deletes its Secret (garbage collector, through the ownerReference).
+    k8s.CustomObjectsApi(testbed.api1).delete_namespaced_custom_object(
+        GROUP, VERSION, "doomed", contract.PLURAL, "doomed"
+    )
+    eventually(lambda: imported_secret(testbed.api1, "doomed", "doomed") is None, "the Secret to be deleted", 60)
+
+
+def test_missing_cluster_credential_says_how_to_bootstrap(testbed: Bed) -> None:
+    enable_namespace(testbed.api1, "nocluster")
+    service_account_import(testbed.api1, "nocluster", "nowhere", "cluster3", "default", "pod-lister")
+    testbed.driver().sync_parent("nocluster", "nowhere")
+    condition = ready(testbed, "nocluster", "nowhere")
+    assert (condition["status"], condition["reason"]) == ("False", "ClusterNotBootstrapped")
+    assert "kubemcsa bootstrap" in condition["message"]
+    assert imported_secret(testbed.api1, "nocluster", "nowhere") is None
+    printed = kubectl(testbed.kubeconfig, "--context", "cluster1", "get", "sai", "-n", "nocluster").stdout
+    assert "cluster3" in printed and "False" in printed  # printer columns: cluster, ready
+
+
+def test_webhook_only_mutates_enabled_namespaces_and_rejects_bad_names(testbed: Bed) -> None:
+    core = k8s.CoreV1Api(testbed.api1)
+    core.create_namespace({"metadata": {"name": "plain"}})
+    pod = {
+        "metadata": {"name": "p", "annotations": {contract.IMPORT_NAME_KEY: "anything"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+    }
+    stored = core.create_namespaced_pod("plain", pod)
+    assert not any(v.name == names.volume_name("anything") for v in stored.spec.volumes or [])
+
+    enable_namespace(testbed.api1, "strict")
+    pod["metadata"]["annotations"] = {contract.IMPORT_NAME_KEY: "good,Not_Good"}
+    with pytest.raises(ApiException) as caught:
+        core.create_namespaced_pod("strict", pod)
+    assert caught.value.status == 400
+    assert "'Not_Good'" in caught.value.body and "denied the request" in caught.value.body
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "message"),
+    [
+        ("no-name", {"clusterName": "cluster2", "namespace": "default"}, "spec.name: Required value"),
+        ("bad-cluster", {"clusterName": "Cluster_2", "namespace": "default", "name": "p"}, "spec.clusterName"),
+        ("bad-ns", {"clusterName": "c", "namespace": "a.b", "name": "p"}, "spec.namespace"),
+        ("short", {"clusterName": "c", "namespace": "d", "name": "p", "expirationSeconds": 60}, "600"),
+        ("x" * 64, {"clusterName": "c", "namespace": "d", "name": "p"}, "at most 63 characters"),
+    ],
+)
+def test_api_server_validates_imports(testbed: Bed, name: str, spec: dict, message: str) -> None:
+    body = {"apiVersion": contract.API_VERSION, "kind": contract.KIND, "metadata": {"name": name}, "spec": spec}
+    with pytest.raises(ApiException) as caught:
+        k8s.CustomObjectsApi(testbed.api1).create_namespaced_custom_object(
+            GROUP, VERSION, "default", contract.PLURAL, body
+        )
+    assert caught.value.status == 422
+    assert message in caught.value.body
