@@ -12,6 +12,7 @@ from kubernetes.client.exceptions import ApiException
 
 from hooks import contract, create_app, names
 from hooks.settings import Settings, utc_now
+from tests.testbed.bed import Bed
 from tests.testbed.hooks_server import in_process_hooks
 from tests.testbed.metacontroller import CompositeControllerDriver
 from tests.testbed.scenario import (
@@ -24,8 +25,6 @@ from tests.testbed.scenario import (
     pod_lister,
     service_account_import,
 )
-
-from .conftest import Bed
 
 GROUP, VERSION = contract.API_VERSION.split("/")
 

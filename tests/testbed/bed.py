@@ -1,0 +1,68 @@
+"""Everything the walkthrough needs, running: two clusters, the hooks, the install and the credential."""
+
+import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kubernetes import client as k8s
+
+from hooks import contract
+from hooks.kubeconfig import ClusterEndpoint
+
+from .cluster import REPO, ControlPlane, start_clusters
+from .hooks_server import ServingFiles, gunicorn_hooks, serving_files
+from .metacontroller import CompositeControllerDriver, load_controller
+from .scenario import api_client, grant_importer, install, install_credential
+
+CONTROLLER = REPO / "metacontroller" / "compositecontroller.yaml"
+
+
+@dataclass
+class Bed:
+    directory: Path
+    kubeconfig: Path
+    cluster1: ControlPlane
+    cluster2: ControlPlane
+    api1: k8s.ApiClient
+    api2: k8s.ApiClient
+    files: ServingFiles
+    hooks_url: str
+    hooks_log: Path
+    #: Every token seen, to check that none reaches the hooks' log.
+    tokens: set[str] = field(default_factory=set)
+
+    def driver(self, service_url: str | None = None) -> CompositeControllerDriver:
+        """Metacontroller's stand-in for cluster1, calling the hooks at service_url (default: gunicorn)."""
+        return CompositeControllerDriver(load_controller(CONTROLLER), self.api1, service_url or self.hooks_url)
+
+    def remember(self, secret: k8s.V1Secret) -> None:
+        token = base64.b64decode((secret.data or {}).get(contract.TOKEN_KEY, "")).decode()
+        if token:
+            self.tokens.add(token)
+
+    def leaked_tokens(self) -> list[str]:
+        """The first characters of every remembered token found in the hooks' log."""
+        log = self.hooks_log.read_text()
+        return [token[:12] for token in self.tokens if token in log]
+
+
+@contextmanager
+def running_bed(directory: Path) -> Iterator[Bed]:
+    """cluster1 with the project installed and a credential for cluster2; hooks under gunicorn."""
+    planes = start_clusters(directory / "clusters")
+    try:
+        cluster1, cluster2 = planes
+        kubeconfig = directory / "clusters" / "kubeconfig"
+        files = serving_files(directory / "hooks")
+        hooks_log = directory / "hooks.log"
+        with gunicorn_hooks(files, hooks_log) as url:
+            api1, api2 = api_client(kubeconfig, "cluster1"), api_client(kubeconfig, "cluster2")
+            install(kubeconfig, "cluster1", api1, files, url)
+            token = grant_importer(api2, "cluster1")
+            install_credential(api1, "cluster2", ClusterEndpoint(cluster2.server, cluster2.ca_pem), token)
+            yield Bed(directory, kubeconfig, cluster1, cluster2, api1, api2, files, url, hooks_log, {token})
+    finally:
+        for plane in planes:
+            plane.stop()

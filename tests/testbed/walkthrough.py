@@ -1,0 +1,101 @@
+"""The seed's walkthrough, step by step, saying what it checks. Run by `make demo` and by the e2e tests."""
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from kubernetes import client as k8s
+
+from hooks import contract, names
+
+from .bed import Bed
+from .scenario import (
+    enable_namespace,
+    eventually,
+    imported_secret,
+    kubectl,
+    mount,
+    nginx,
+    pod_lister,
+    service_account_import,
+)
+
+IMPORT = "cluster2-default-pod-lister"
+GROUP, VERSION = contract.API_VERSION.split("/")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    secret: k8s.V1Secret
+    pod: k8s.V1Pod
+    kubeconfig: Path
+    listed: list[str]
+
+
+def ready_condition(api: k8s.ApiClient, namespace: str, name: str) -> dict[str, str] | None:
+    obj = k8s.CustomObjectsApi(api).get_namespaced_custom_object(GROUP, VERSION, namespace, contract.PLURAL, name)
+    return next((c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] == "Ready"), None)
+
+
+def run(bed: Bed, workdir: Path, say: Callable[[str], None]) -> Outcome:
+    say("In cluster2: service account pod-lister, allowed only to list pods in default, and an nginx pod")
+    pod_lister(bed.api2)
+    nginx(bed.api2)
+
+    say("In cluster1: label namespace default, create ServiceAccountImport cluster2-default-pod-lister")
+    driver = bed.driver().start()
+    try:
+        enable_namespace(bed.api1, "default")
+        service_account_import(bed.api1, "default", IMPORT, "cluster2", "default", "pod-lister")
+
+        say("Check: the controller created a Secret with a kubeconfig for the remote service account")
+        secret = eventually(lambda: imported_secret(bed.api1, "default", IMPORT), "the imported Secret")
+        bed.remember(secret)
+        assert secret.metadata.labels[contract.IMPORT_NAME_KEY] == IMPORT
+        selected = kubectl(
+            bed.kubeconfig, "--context", "cluster1", "get", "secret",
+            "-l", f"{contract.IMPORT_NAME_KEY}={IMPORT}", "-o", "jsonpath={.items[0].data.config}",
+        ).stdout  # fmt: skip
+        config = yaml.safe_load(base64.b64decode(selected))
+        cluster = config["clusters"][0]["cluster"]
+        context = config["contexts"][0]["context"]
+        assert config["current-context"] == IMPORT and cluster["server"] == bed.cluster2.server
+        assert context["namespace"] == "default"
+        say(f"  Secret {secret.metadata.name}: server {cluster['server']}, namespace {context['namespace']}")
+        condition = eventually(lambda: ready_condition(bed.api1, "default", IMPORT), "the import's status")
+        assert (condition["status"], condition["reason"]) == ("True", "TokenIssued"), condition
+        say(f"  Ready={condition['status']} ({condition['reason']}): {condition['message']}")
+    finally:
+        driver.stop()
+    assert not driver.errors, driver.errors
+
+    say("In cluster1: create pod multicluster-client, annotated with the import's name")
+    pod = {
+        "metadata": {"name": "multicluster-client", "annotations": {contract.IMPORT_NAME_KEY: IMPORT}},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "multicluster-client", "image": "client"}]},
+    }
+    stored = k8s.CoreV1Api(bed.api1).create_namespaced_pod("default", pod)
+    say("Check: the webhook mounted the Secret in the pod")
+    volume = next(
+        v for v in stored.spec.volumes if v.secret is not None and v.secret.secret_name == secret.metadata.name
+    )
+    assert volume.name == names.volume_name(IMPORT)
+    [mounted] = [m for m in stored.spec.containers[0].volume_mounts if m.name == volume.name]
+    assert (mounted.mount_path, mounted.read_only, mounted.sub_path) == (f"{contract.MOUNT_ROOT}/{IMPORT}", True, None)
+    say(f"  volume {volume.name} (secret {volume.secret.secret_name}) at {mounted.mount_path}, read-only")
+
+    say("Check: with the mounted kubeconfig, a client lists the pods of cluster2's default namespace")
+    kubeconfig = mount(secret, workdir / IMPORT)  # the files, as the kubelet writes them
+    listing = kubectl(kubeconfig, "get", "pods")
+    say(
+        "  $ kubectl --kubeconfig .../config get pods\n"
+        + "\n".join("  " + line for line in listing.stdout.splitlines())
+    )
+    listed = [line.split()[0] for line in listing.stdout.splitlines()[1:]]
+    assert "nginx" in listed
+    denied = kubectl(kubeconfig, "get", "pods", "-n", "kube-system", check=False)
+    assert denied.returncode != 0 and "forbidden" in denied.stderr.lower()
+    say("  and nothing else: listing pods in kube-system is forbidden")
+    return Outcome(secret, stored, kubeconfig, listed)
