@@ -20,4 +20,3 @@ class JSONFormatter(logging.Formatter):
         if record.exc_info:
             line["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
         return json.dumps(line, default=str)
-

@@ -19,6 +19,13 @@ def test_seed_walkthrough(testbed: Bed, tmp_path: Path) -> None:
     owner = outcome.secret.metadata.owner_references[0]
     assert (owner.kind, owner.name, owner.controller) == (contract.KIND, walkthrough.IMPORT, True)
 
+    # Printer columns: cluster, remote namespace and name, ready, expiry.
+    printed = kubectl(testbed.kubeconfig, "--context", "cluster1", "get", "sai", walkthrough.IMPORT).stdout
+    header, row = printed.splitlines()
+    assert header.split() == ["NAME", "CLUSTER", "REMOTE-NAMESPACE", "REMOTE-NAME", "READY", "EXPIRES", "AGE"]
+    expires = outcome.secret.metadata.annotations[contract.TOKEN_EXPIRES_AT_ANNOTATION]
+    assert row.split()[:6] == [walkthrough.IMPORT, "cluster2", "default", "pod-lister", "True", expires]
+
     # The identity and reach of the mounted kubeconfig: exactly the remote pod-lister.
     whoami = json.loads(kubectl(outcome.kubeconfig, "auth", "whoami", "-o", "json").stdout)
     assert whoami["status"]["userInfo"]["username"] == "system:serviceaccount:default:pod-lister"

@@ -1,0 +1,18 @@
+# The hooks service: gunicorn serving hooks:create_app() over TLS on :8443.
+# Mount the serving certificate at /etc/multicluster-service-account/tls (tls.crt, tls.key).
+FROM python:3.11-slim-bookworm AS build
+COPY requirements.txt /tmp/requirements.txt
+RUN pip install --no-cache-dir --no-compile --prefix=/install -r /tmp/requirements.txt
+
+FROM python:3.11-slim-bookworm
+COPY --from=build /install /usr/local
+WORKDIR /app
+COPY hooks/ hooks/
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    MCSA_TLS_CERT_FILE=/etc/multicluster-service-account/tls/tls.crt \
+    MCSA_TLS_KEY_FILE=/etc/multicluster-service-account/tls/tls.key
+# Non-root; the root filesystem may be read-only (mount an emptyDir at /tmp for gunicorn and metrics).
+USER 65532:65532
+EXPOSE 8443
+ENTRYPOINT ["gunicorn", "-c", "hooks/gunicorn.conf.py", "hooks:create_app()"]
