@@ -13,6 +13,7 @@ from kubernetes.config.kube_config import KubeConfigLoader
 from .settings import Settings
 from .sync import Credential, RemoteError, TokenSpec
 from .token import IssuedToken, issued
+from .wire import Obj
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,22 @@ def _api_message(err: ApiException) -> str:
     return message[:MAX_ERROR_TEXT]
 
 
+def client_for(config: Obj) -> k8s.ApiClient:
+    """An API client for a parsed kubeconfig's current context, without retries.
+
+    Raises ValueError (with the loader's error type only, never the kubeconfig's content) if the
+    kubeconfig cannot be loaded.
+    """
+    configuration = k8s.Configuration()
+    try:
+        loader = KubeConfigLoader(config_dict=config)  # type: ignore[no-untyped-call]
+        loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
+    except (ConfigException, ValueError, TypeError, KeyError) as err:
+        raise ValueError(type(err).__name__) from None
+    configuration.retries = 0
+    return k8s.ApiClient(configuration)
+
+
 class KubernetesTokenIssuer:
     """Requests tokens with the TokenRequest API, authenticated by the cluster credential."""
 
@@ -43,18 +60,14 @@ class KubernetesTokenIssuer:
         self._clock = settings.clock
 
     def _api(self, credential: Credential) -> k8s.ApiClient:
-        configuration = k8s.Configuration()
         try:
-            loader = KubeConfigLoader(config_dict=credential.config)  # type: ignore[no-untyped-call]
-            loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
-        except (ConfigException, ValueError, TypeError, KeyError) as err:
+            return client_for(credential.config)
+        except ValueError as err:
             raise RemoteError(
                 "InvalidClusterCredential",
-                f'the cluster credential Secret "{credential.secret}" is unusable: {type(err).__name__}; '
+                f'the cluster credential Secret "{credential.secret}" is unusable: {err}; '
                 "re-run `kubemcsa bootstrap` for it",
             ) from None
-        configuration.retries = 0
-        return k8s.ApiClient(configuration)
 
     def request_token(self, credential: Credential, spec: TokenSpec) -> IssuedToken:
         where = f'service account "{spec.name}" in namespace "{spec.namespace}" of cluster "{spec.cluster}"'

@@ -6,15 +6,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from kubernetes import client as k8s
 
+from bootstrap.credential import credential_secret_name
 from hooks import contract
-from hooks.kubeconfig import ClusterEndpoint
 
 from .cluster import REPO, ControlPlane, start_clusters
 from .hooks_server import ServingFiles, gunicorn_hooks, serving_files
 from .metacontroller import CompositeControllerDriver, load_controller
-from .scenario import api_client, grant_importer, install, install_credential
+from .scenario import api_client, install, kubemcsa
 
 CONTROLLER = REPO / "metacontroller" / "compositecontroller.yaml"
 
@@ -42,6 +43,14 @@ class Bed:
         if token:
             self.tokens.add(token)
 
+    def importer_token(self, source: str) -> str:
+        """The importer's token in cluster1's credential Secret for source."""
+        secret = k8s.CoreV1Api(self.api1).read_namespaced_secret(
+            credential_secret_name(source), contract.CREDENTIALS_NAMESPACE
+        )
+        config = yaml.safe_load(base64.b64decode(secret.data[contract.CREDENTIAL_CONFIG_KEY]))
+        return str(config["users"][0]["user"]["token"])
+
     def leaked_tokens(self) -> list[str]:
         """The first characters of every remembered token found in the hooks' log."""
         log = self.hooks_log.read_text()
@@ -60,9 +69,10 @@ def running_bed(directory: Path) -> Iterator[Bed]:
         with gunicorn_hooks(files, hooks_log) as url:
             api1, api2 = api_client(kubeconfig, "cluster1"), api_client(kubeconfig, "cluster2")
             install(kubeconfig, "cluster1", api1, files, url)
-            token = grant_importer(api2, "cluster1")
-            install_credential(api1, "cluster2", ClusterEndpoint(cluster2.server, cluster2.ca_pem), token)
-            yield Bed(directory, kubeconfig, cluster1, cluster2, api1, api2, files, url, hooks_log, {token})
+            kubemcsa("bootstrap", "--kubeconfig", str(kubeconfig), "cluster1", "cluster2")
+            bed = Bed(directory, kubeconfig, cluster1, cluster2, api1, api2, files, url, hooks_log)
+            bed.tokens.add(bed.importer_token("cluster2"))
+            yield bed
     finally:
         for plane in planes:
             plane.stop()

@@ -1,8 +1,4 @@
-"""Steps of the seed's walkthrough on the test bed, shared by the end-to-end tests and `make demo`.
-
-Until `kubemcsa bootstrap` exists, `grant_importer` and `install_credential` make in both clusters the
-objects it will make (same names, labels and permissions), as the DESIGN describes.
-"""
+"""Steps of the seed's walkthrough on the test bed, shared by the end-to-end tests and `make demo`."""
 
 import base64
 import subprocess
@@ -17,9 +13,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from bootstrap.credential import credential_secret
 from hooks import contract, names
-from hooks.kubeconfig import ClusterEndpoint
 
 from .cluster import REPO
 from .hooks_server import ServingFiles
@@ -27,6 +21,7 @@ from .hooks_server import ServingFiles
 IMPORTER_ROLE = "multicluster-service-account-importer"
 TLS_SECRET = "multicluster-service-account-hooks-tls"
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
+KUBEMCSA = str(Path(sys.executable).parent / "kubemcsa")
 T = TypeVar("T")
 
 
@@ -42,6 +37,14 @@ def kubectl(
     )
     if check and result.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
+    return result
+
+
+def kubemcsa(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """The kubemcsa console script, as a user runs it."""
+    result = subprocess.run([KUBEMCSA, *args], capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(f"kubemcsa {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
     return result
 
 
@@ -92,60 +95,6 @@ def install(kubeconfig: Path, context: str, api: k8s.ApiClient, files: ServingFi
         hook["clientConfig"] = {"url": f"{hooks_url}/mutate", "caBundle": base64.b64encode(files.ca_pem).decode()}
     admission = k8s.AdmissionregistrationV1Api(api)
     ignore_conflict(lambda: admission.create_mutating_webhook_configuration(webhook))
-
-
-# -- cluster2: the importer identity (what `kubemcsa bootstrap` makes in the source cluster) -------
-
-
-def grant_importer(api: k8s.ApiClient, target_cluster: str) -> str:
-    """A service account for target_cluster that may only get service accounts and create their tokens,
-    and its long-lived token."""
-    core, rbac = k8s.CoreV1Api(api), k8s.RbacAuthorizationV1Api(api)
-    ns = contract.CREDENTIALS_NAMESPACE
-    ignore_conflict(lambda: core.create_namespace({"metadata": {"name": ns}}))
-    ignore_conflict(lambda: core.create_namespaced_service_account(ns, {"metadata": {"name": target_cluster}}))
-    role = {
-        "metadata": {"name": IMPORTER_ROLE},
-        "rules": [
-            {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]},
-            {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
-        ],
-    }
-    ignore_conflict(lambda: rbac.create_cluster_role(role))
-    binding = {
-        "metadata": {"name": f"{IMPORTER_ROLE}-{target_cluster}"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": IMPORTER_ROLE},
-        "subjects": [{"kind": "ServiceAccount", "name": target_cluster, "namespace": ns}],
-    }
-    ignore_conflict(lambda: rbac.create_cluster_role_binding(binding))
-    token_secret = {
-        "metadata": {
-            "name": f"{target_cluster}-token",
-            "namespace": ns,
-            "annotations": {"kubernetes.io/service-account.name": target_cluster},
-        },
-        "type": "kubernetes.io/service-account-token",
-    }
-    ignore_conflict(lambda: core.create_namespaced_secret(ns, token_secret))
-
-    def token() -> str | None:
-        data = core.read_namespaced_secret(f"{target_cluster}-token", ns).data or {}
-        return base64.b64decode(data["token"]).decode() if "token" in data else None
-
-    return eventually(token, f"the token of service account {ns}/{target_cluster} in the source cluster")
-
-
-def install_credential(api: k8s.ApiClient, source_cluster: str, endpoint: ClusterEndpoint, token: str) -> None:
-    """The cluster credential Secret for source_cluster in the target cluster."""
-    core = k8s.CoreV1Api(api)
-    secret = credential_secret(source_cluster, endpoint, token)
-    name = secret["metadata"]["name"]
-    try:
-        core.create_namespaced_secret(contract.CREDENTIALS_NAMESPACE, secret)
-    except ApiException as err:
-        if err.status != 409:
-            raise
-        core.replace_namespaced_secret(name, contract.CREDENTIALS_NAMESPACE, secret)
 
 
 # -- the walkthrough's objects ---------------------------------------------------------------------

@@ -1,0 +1,164 @@
+"""kubemcsa: let clusters import each other's service accounts.
+
+Errors are one line (`error: cannot …: cause (hint)`) and exit code 1; usage errors exit 2.
+"""
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import doctor as doctor_module
+from . import export as export_module
+from . import steps
+from .kube import Cluster, CommandError, connect
+
+PAIR_EXAMPLES = """
+examples:
+  # cluster1 imports service accounts from cluster2 (both are contexts of your kubeconfig)
+  kubemcsa {command} cluster1 cluster2
+
+  # the same with flags, contexts of two kubeconfig files, and names other than the kubeconfig's
+  kubemcsa {command} --target-kubeconfig ~/.kube/one --target-context admin@one --target-name cluster1 \\
+      --source-kubeconfig ~/.kube/two --source-context admin@two --source-name cluster2
+"""
+
+COMMANDS = {
+    "bootstrap": (
+        "allow TARGET to import service accounts of SOURCE",
+        "In SOURCE: namespace multicluster-service-account, a service account named after TARGET that may only\n"
+        "get service accounts and create their tokens (in every namespace, or those given with --namespace),\n"
+        "and a long-lived token for it. In TARGET: the cluster credential Secret that the hooks use.\n"
+        "Idempotent: a second run changes nothing and says so.",
+    ),
+    "rotate": (
+        "replace TARGET's credential for SOURCE; the old one stops working",
+        "Makes a new token for TARGET's importer in SOURCE, puts it in TARGET's cluster credential Secret, and\n"
+        "deletes the old tokens, which then fail with 401.",
+    ),
+    "teardown": (
+        "remove everything bootstrap made for TARGET and SOURCE",
+        "Deletes the cluster credential Secret in TARGET and the importer's service account, tokens and bindings\n"
+        "in SOURCE (and the importer cluster role when no other cluster uses it). The old credential fails with 401.",
+    ),
+}
+
+
+def _pair_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.add_argument("target", metavar="TARGET", nargs="?", help="context of the cluster that imports")
+    parser.add_argument("source", metavar="SOURCE", nargs="?", help="context of the cluster imported from")
+    parser.add_argument("--kubeconfig", type=Path, help="kubeconfig of both clusters (default: $KUBECONFIG)")
+    for role in ("target", "source"):
+        parser.add_argument(f"--{role}-context", help=f"context of the {role} cluster")
+        parser.add_argument(f"--{role}-kubeconfig", type=Path, help=f"kubeconfig of the {role} cluster")
+        parser.add_argument(
+            f"--{role}-name", help=f"name of the {role} cluster (default: the kubeconfig's name for its cluster)"
+        )
+    if command == "bootstrap":
+        parser.add_argument(
+            "-n", "--namespace", action="append", dest="namespaces", default=[], metavar="NAMESPACE",
+            help="only allow tokens of service accounts in NAMESPACE of SOURCE (repeatable; default: all)",
+        )  # fmt: skip
+
+
+def _cluster(args: argparse.Namespace, role: str, parser: argparse.ArgumentParser) -> Cluster:
+    positional, flag = getattr(args, role), getattr(args, f"{role}_context")
+    if positional and flag:
+        parser.error(f"give the {role} context once: as {role.upper()} or as --{role}-context")
+    context = positional or flag
+    if not context:
+        parser.error(f"the {role} cluster is required: {role.upper()} or --{role}-context")
+    kubeconfig = getattr(args, f"{role}_kubeconfig") or args.kubeconfig
+    return connect(kubeconfig, context, getattr(args, f"{role}_name"), role)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kubemcsa",
+        description="Let pods of one Kubernetes cluster call the API of another, as its service accounts.",
+        epilog="Run `kubemcsa COMMAND --help` for a command's flags and examples.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command, (summary, description) in COMMANDS.items():
+        sub = commands.add_parser(
+            command, help=summary, description=description, epilog=PAIR_EXAMPLES.format(command=command),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )  # fmt: skip
+        _pair_arguments(sub, command)
+        sub.set_defaults(parser=sub)
+
+    export = commands.add_parser(
+        "export",
+        help="print a Secret with a kubeconfig for a service account of this cluster",
+        description="Prints (YAML) a Secret in the imported-Secret format for service account NAME, with a\n"
+        "token from the TokenRequest API, to apply by hand in another cluster. The token is not renewed.",
+        epilog="examples:\n"
+        "  kubemcsa export pod-lister -n default --context cluster2 --as cluster2-default-pod-lister \\\n"
+        "      | kubectl --context cluster1 apply -f -\n"
+        "  kubemcsa export pod-lister --expiration 24h",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument("name", metavar="NAME", help="service account name")
+    export.add_argument("-n", "--namespace", default="default", help="service account namespace (default: default)")
+    export.add_argument("--as", dest="export_name", help="import name in the other cluster (default: NAME)")
+    export.add_argument("--expiration", help="token lifetime, e.g. 1h, 24h (default: the API server's, 1h)")
+    export.add_argument("--context", help="kubeconfig context (default: the current one)")
+    export.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
+    export.set_defaults(parser=export)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the cluster credentials and imports of a cluster",
+        description="For each cluster credential of the cluster: does the remote API answer, is the credential\n"
+        "valid, what may it do. For each ServiceAccountImport: its Ready condition. Exits 1 if anything is wrong.",
+        epilog="examples:\n  kubemcsa doctor --context cluster1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    doctor.add_argument("--context", help="kubeconfig context (default: the current one)")
+    doctor.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
+    doctor.set_defaults(parser=doctor)
+    return parser
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command in COMMANDS:
+        target, source = _cluster(args, "target", args.parser), _cluster(args, "source", args.parser)
+        if target.endpoint.server == source.endpoint.server:
+            raise CommandError(
+                f'cannot {args.command} cluster "{target.name}" with itself ({target.endpoint.server})',
+                "give two different clusters",
+            )
+        if args.command == "bootstrap":
+            steps.bootstrap(target, source, args.namespaces, say)
+        elif args.command == "rotate":
+            steps.rotate(target, source, say)
+        else:
+            steps.teardown(target, source, say)
+        return 0
+    cluster = connect(args.kubeconfig, args.context, None, "")
+    if args.command == "export":
+        expiration = export_module.parse_duration(args.expiration) if args.expiration else None
+        sys.stdout.write(
+            export_module.export(cluster, args.namespace, args.name, args.export_name or args.name, expiration)
+        )
+        return 0
+    return 0 if doctor_module.doctor(cluster, say) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except CommandError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The importer identity that `kubemcsa bootstrap` makes in the source cluster, as plain objects.
+
+The target cluster's importer is a service account of the source cluster, named after the target,
+that may only get service accounts and create their tokens: cluster-wide, or in chosen namespaces.
+"""
+
+from typing import Final
+
+from hooks import contract
+from hooks.wire import Obj
+
+IMPORTER_ROLE: Final = "multicluster-service-account-importer"
+#: On everything kubemcsa makes in a source cluster: which target cluster it is for.
+TARGET_CLUSTER_LABEL: Final = f"{contract.GROUP}/target-cluster"
+MANAGED_BY: Final = {"app.kubernetes.io/managed-by": "kubemcsa"}
+SERVICE_ACCOUNT_ANNOTATION: Final = "kubernetes.io/service-account.name"
+RULES: Final = [
+    {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
+]
+
+
+def labels(target: str) -> dict[str, str]:
+    return {TARGET_CLUSTER_LABEL: target, **MANAGED_BY}
+
+
+def binding_name(target: str) -> str:
+    return f"{IMPORTER_ROLE}-{target}"
+
+
+def service_account(target: str) -> Obj:
+    return {"metadata": {"name": target, "namespace": contract.CREDENTIALS_NAMESPACE, "labels": labels(target)}}
+
+
+def cluster_role() -> Obj:
+    return {"metadata": {"name": IMPORTER_ROLE, "labels": dict(MANAGED_BY)}, "rules": RULES}
+
+
+def _binding(target: str, namespace: str | None) -> Obj:
+    metadata: Obj = {"name": binding_name(target), "labels": labels(target)}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    return {
+        "metadata": metadata,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": IMPORTER_ROLE},
+        "subjects": [{"kind": "ServiceAccount", "name": target, "namespace": contract.CREDENTIALS_NAMESPACE}],
+    }
+
+
+def cluster_role_binding(target: str) -> Obj:
+    return _binding(target, None)
+
+
+def role_binding(target: str, namespace: str) -> Obj:
+    return _binding(target, namespace)
+
+
+def token_secret(target: str) -> Obj:
+    """A long-lived token Secret for the importer, which the API server's token controller fills."""
+    return {
+        "metadata": {
+            "generateName": f"{target}-token-",
+            "namespace": contract.CREDENTIALS_NAMESPACE,
+            "labels": labels(target),
+            "annotations": {SERVICE_ACCOUNT_ANNOTATION: target},
+        },
+        "type": "kubernetes.io/service-account-token",
+    }

@@ -1,0 +1,85 @@
+"""kubemcsa's one door to the Kubernetes client: kubeconfig contexts, API clients and API errors."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config import ConfigException
+
+from hooks import names
+from hooks.kubeconfig import ClusterEndpoint
+
+#: API error text quoted in messages is capped.
+MAX_ERROR_TEXT = 300
+
+
+class CommandError(Exception):
+    """An expected failure: kubemcsa prints it on one line, with its hint, and exits 1."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+def api_error_text(err: Exception) -> str:
+    """The API server's message (or the exception type for transport errors), capped."""
+    if isinstance(err, ApiException):
+        try:
+            message = json.loads(err.body or "{}").get("message") or err.reason
+        except (ValueError, AttributeError):
+            message = err.reason
+        return f"{err.status} {message}"[:MAX_ERROR_TEXT]
+    return type(err).__name__
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A cluster as the installer's kubeconfig names it, with an API client for it."""
+
+    name: str
+    context: str
+    api: k8s.ApiClient
+    endpoint: ClusterEndpoint
+
+
+def connect(kubeconfig: Path | None, context: str | None, name: str | None, role: str) -> Cluster:
+    """The cluster of context (default: the current one) in kubeconfig (default: $KUBECONFIG or
+    ~/.kube/config). Its name is name, or else the kubeconfig's name for the context's cluster.
+
+    role ("source" or "target") words the hints after the flags of that cluster.
+    """
+    where = f"kubeconfig {kubeconfig}" if kubeconfig else "the kubeconfig ($KUBECONFIG or ~/.kube/config)"
+    config_file = str(kubeconfig) if kubeconfig else None
+    try:
+        contexts, current = k8s_config.list_kube_config_contexts(config_file)
+    except (ConfigException, OSError) as err:
+        raise CommandError(f"cannot read {where}: {err}", f"use --{role}-kubeconfig or --kubeconfig") from None
+    wanted = context or (current or {}).get("name")
+    found = next((c for c in contexts or [] if c.get("name") == wanted), None)
+    if found is None:
+        known = ", ".join(sorted(c["name"] for c in contexts or [])) or "none"
+        raise CommandError(f'cannot find context "{wanted}" in {where} (contexts: {known})', f"use --{role}-context")
+    cluster_name = name or found.get("context", {}).get("cluster") or ""
+    if not names.is_dns1123_subdomain(cluster_name) or len(cluster_name) > names.DNS1123_LABEL_MAX:
+        raise CommandError(
+            f'invalid cluster name "{cluster_name}", must be a DNS-1123 subdomain of at most '
+            f"{names.DNS1123_LABEL_MAX} characters",
+            f"use --{role}-name" if name else f"rename it in the kubeconfig or use --{role}-name",
+        )
+    configuration = k8s.Configuration()
+    try:
+        k8s_config.load_kube_config(
+            config_file=config_file, context=wanted, client_configuration=configuration, persist_config=False
+        )
+    except (ConfigException, OSError, ValueError) as err:
+        raise CommandError(f'cannot load context "{wanted}" from {where}: {err}') from None
+    ca = Path(configuration.ssl_ca_cert).read_bytes() if configuration.ssl_ca_cert else b""
+    endpoint = ClusterEndpoint(server=str(configuration.host).rstrip("/"), ca_pem=ca)
+    return Cluster(cluster_name, wanted, k8s.ApiClient(configuration), endpoint)

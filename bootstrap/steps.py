@@ -1,0 +1,267 @@
+"""bootstrap, rotate and teardown: idempotent steps in the source and target clusters.
+
+Every step says what it did: `created …`, `updated …`, `deleted …`, or `… already exists in … cluster "…"`.
+"""
+
+import base64
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import urllib3
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from hooks import contract
+
+from . import importer
+from .credential import credential_secret, credential_secret_name
+from .kube import Cluster, CommandError, api_error_text
+
+Say = Callable[[str], None]
+NS = contract.CREDENTIALS_NAMESPACE
+TOKEN_WAIT_SECONDS = 30.0
+
+
+def where(cluster: Cluster, role: str) -> str:
+    return f'{role} cluster "{cluster.name}"'
+
+
+@contextmanager
+def calling(verb: str, what: str, place: str, hint: str = "") -> Iterator[None]:
+    """Turn API and transport errors into one-line CommandErrors: cannot <verb> <what> in <place>: <cause>."""
+    try:
+        yield
+    except ApiException as err:
+        if not hint and err.status in (401, 403):
+            hint = "kubemcsa needs a cluster admin's kubeconfig for both clusters"
+        raise CommandError(f"cannot {verb} {what} in {place}: {api_error_text(err)}", hint) from None
+    except (urllib3.exceptions.HTTPError, OSError) as err:
+        raise CommandError(
+            f"cannot {verb} {what} in {place}: the API server is unreachable ({type(err).__name__})",
+            "check the kubeconfig's server URL and that the cluster is up",
+        ) from None
+
+
+def _missing(err: ApiException) -> bool:
+    return err.status == 404
+
+
+def ensure(
+    what: str,
+    place: str,
+    say: Say,
+    read: Callable[[], Any],
+    create: Callable[[], Any],
+    up_to_date: Callable[[Any], bool] = lambda _: True,
+    update: Callable[[Any], Any] | None = None,
+) -> None:
+    """Create what if missing, update it if it differs, or say it already exists."""
+    with calling("read", what, place):
+        try:
+            current = read()
+        except ApiException as err:
+            if not _missing(err):
+                raise
+            current = None
+    if current is None:
+        with calling("create", what, place):
+            create()
+        say(f"created {what} in {place}")
+    elif update is not None and not up_to_date(current):
+        with calling("update", what, place):
+            update(current)
+        say(f"updated {what} in {place}")
+    else:
+        say(f"{what} already exists in {place}")
+
+
+def delete(what: str, place: str, say: Say, call: Callable[[], Any]) -> None:
+    with calling("delete", what, place):
+        try:
+            call()
+        except ApiException as err:
+            if not _missing(err):
+                raise
+            say(f"{what} was already gone from {place}")
+            return
+    say(f"deleted {what} from {place}")
+
+
+# -- source cluster -------------------------------------------------------------------------------
+
+
+def _ensure_namespace(cluster: Cluster, place: str, say: Say) -> None:
+    core = k8s.CoreV1Api(cluster.api)
+    ensure(f'namespace "{NS}"', place, say, lambda: core.read_namespace(NS),
+           lambda: core.create_namespace({"metadata": {"name": NS}}))  # fmt: skip
+
+
+def _grant(source: Cluster, target: str, namespaces: list[str], say: Say) -> None:
+    place = where(source, "source")
+    core, rbac = k8s.CoreV1Api(source.api), k8s.RbacAuthorizationV1Api(source.api)
+    _ensure_namespace(source, place, say)
+    ensure(
+        f'service account "{NS}/{target}"', place, say,
+        lambda: core.read_namespaced_service_account(target, NS),
+        lambda: core.create_namespaced_service_account(NS, importer.service_account(target)),
+    )  # fmt: skip
+    role = importer.cluster_role()
+    ensure(
+        f'cluster role "{importer.IMPORTER_ROLE}"', place, say,
+        lambda: rbac.read_cluster_role(importer.IMPORTER_ROLE),
+        lambda: rbac.create_cluster_role(role),
+        lambda current: source.api.sanitize_for_serialization(current.rules) == importer.RULES,
+        lambda current: rbac.replace_cluster_role(importer.IMPORTER_ROLE, role),
+    )  # fmt: skip
+    name = importer.binding_name(target)
+    selector = f"{importer.TARGET_CLUSTER_LABEL}={target}"
+    if not namespaces:
+        ensure(
+            f'cluster role binding "{name}"', place, say,
+            lambda: rbac.read_cluster_role_binding(name),
+            lambda: rbac.create_cluster_role_binding(importer.cluster_role_binding(target)),
+        )  # fmt: skip
+    for namespace in namespaces:
+        ensure(
+            f'role binding "{namespace}/{name}"', place, say,
+            lambda ns=namespace: rbac.read_namespaced_role_binding(name, ns),
+            lambda ns=namespace: rbac.create_namespaced_role_binding(ns, importer.role_binding(target, ns)),
+        )  # fmt: skip
+    # Narrow what an earlier run granted more widely.
+    if namespaces:
+        with calling("read", "cluster role bindings", place):
+            stale_crbs = rbac.list_cluster_role_binding(label_selector=selector).items
+        for crb in stale_crbs:
+            delete(f'cluster role binding "{crb.metadata.name}"', place, say,
+                   lambda n=crb.metadata.name: rbac.delete_cluster_role_binding(n))  # fmt: skip
+    with calling("read", "role bindings", place):
+        bindings = rbac.list_role_binding_for_all_namespaces(label_selector=selector).items
+    for rb in bindings:
+        if rb.metadata.namespace not in namespaces:
+            delete(
+                f'role binding "{rb.metadata.namespace}/{rb.metadata.name}"', place, say,
+                lambda rb=rb: rbac.delete_namespaced_role_binding(rb.metadata.name, rb.metadata.namespace),
+            )  # fmt: skip
+
+
+def _token_secrets(source: Cluster, target: str) -> list[k8s.V1Secret]:
+    core = k8s.CoreV1Api(source.api)
+    selector = f"{importer.TARGET_CLUSTER_LABEL}={target}"
+    with calling("list", f'token Secrets of service account "{NS}/{target}"', where(source, "source")):
+        items = core.list_namespaced_secret(NS, label_selector=selector).items
+    secrets = [s for s in items if s.type == "kubernetes.io/service-account-token"]
+    return sorted(secrets, key=lambda s: s.metadata.creation_timestamp)
+
+
+def _new_token(source: Cluster, target: str, say: Say) -> tuple[str, str]:
+    """A new long-lived token Secret for the importer: (its name, the token the API server put in it)."""
+    place = where(source, "source")
+    core = k8s.CoreV1Api(source.api)
+    with calling("create", f'a token Secret for service account "{NS}/{target}"', place):
+        created = core.create_namespaced_secret(NS, importer.token_secret(target))
+    name = created.metadata.name
+    say(f'created token Secret "{NS}/{name}" in {place}')
+    deadline = time.monotonic() + TOKEN_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        with calling("read", f'token Secret "{NS}/{name}"', place):
+            data = core.read_namespaced_secret(name, NS).data or {}
+        if data.get("token"):
+            return name, base64.b64decode(data["token"]).decode()
+        time.sleep(0.2)
+    raise CommandError(
+        f'cannot get a token in Secret "{NS}/{name}" of {place}: the API server did not fill it in '
+        f"{TOKEN_WAIT_SECONDS:.0f}s",
+        "the source cluster's kube-controller-manager must run the serviceaccount-token controller",
+    )
+
+
+# -- target cluster -------------------------------------------------------------------------------
+
+
+def _install_credential(target: Cluster, source: Cluster, token: str, say: Say) -> None:
+    place = where(target, "target")
+    core = k8s.CoreV1Api(target.api)
+    _ensure_namespace(target, place, say)
+    secret = credential_secret(source.name, source.endpoint, token)
+    name = credential_secret_name(source.name)
+    ensure(
+        f'cluster credential Secret "{NS}/{name}" for cluster "{source.name}"', place, say,
+        lambda: core.read_namespaced_secret(name, NS),
+        lambda: core.create_namespaced_secret(NS, secret),
+        lambda current: (current.data or {}) == secret["data"] and (current.metadata.labels or {}).items()
+        >= secret["metadata"]["labels"].items(),
+        lambda current: core.replace_namespaced_secret(name, NS, secret),
+    )  # fmt: skip
+
+
+def _current_token(source: Cluster, target: str) -> str | None:
+    for secret in reversed(_token_secrets(source, target)):
+        token = (secret.data or {}).get("token")
+        if token:
+            return base64.b64decode(token).decode()
+    return None
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+def bootstrap(target: Cluster, source: Cluster, namespaces: list[str], say: Say) -> None:
+    """Let target import service accounts of source (in namespaces, or all)."""
+    _grant(source, target.name, namespaces, say)
+    token = _current_token(source, target.name)
+    if token is None:
+        _, token = _new_token(source, target.name, say)
+    else:
+        say(f'a token Secret for service account "{NS}/{target.name}" already exists in {where(source, "source")}')
+    _install_credential(target, source, token, say)
+
+
+def rotate(target: Cluster, source: Cluster, say: Say) -> None:
+    """A new importer credential in place of the old ones, which stop working."""
+    old = _token_secrets(source, target.name)
+    if not old:
+        raise CommandError(
+            f'cannot rotate the credential of cluster "{target.name}" in {where(source, "source")}: none exists',
+            f"run `kubemcsa bootstrap {target.context} {source.context}` first",
+        )
+    _, token = _new_token(source, target.name, say)
+    _install_credential(target, source, token, say)
+    core = k8s.CoreV1Api(source.api)
+    for secret in old:
+        delete(f'old token Secret "{NS}/{secret.metadata.name}"', where(source, "source"), say,
+               lambda n=secret.metadata.name: core.delete_namespaced_secret(n, NS))  # fmt: skip
+
+
+def teardown(target: Cluster, source: Cluster, say: Say) -> None:
+    """Remove everything bootstrap made for target, in both clusters."""
+    name = credential_secret_name(source.name)
+    core_t = k8s.CoreV1Api(target.api)
+    delete(f'cluster credential Secret "{NS}/{name}"', where(target, "target"), say,
+           lambda: core_t.delete_namespaced_secret(name, NS))  # fmt: skip
+    place = where(source, "source")
+    core, rbac = k8s.CoreV1Api(source.api), k8s.RbacAuthorizationV1Api(source.api)
+    selector = f"{importer.TARGET_CLUSTER_LABEL}={target.name}"
+    for secret in _token_secrets(source, target.name):
+        delete(f'token Secret "{NS}/{secret.metadata.name}"', place, say,
+               lambda n=secret.metadata.name: core.delete_namespaced_secret(n, NS))  # fmt: skip
+    with calling("list", "role bindings", place):
+        bindings = rbac.list_role_binding_for_all_namespaces(label_selector=selector).items
+        cluster_bindings = rbac.list_cluster_role_binding(label_selector=selector).items
+    for rb in bindings:
+        delete(f'role binding "{rb.metadata.namespace}/{rb.metadata.name}"', place, say,
+               lambda rb=rb: rbac.delete_namespaced_role_binding(rb.metadata.name, rb.metadata.namespace))  # fmt: skip
+    for crb in cluster_bindings:
+        delete(f'cluster role binding "{crb.metadata.name}"', place, say,
+               lambda n=crb.metadata.name: rbac.delete_cluster_role_binding(n))  # fmt: skip
+    delete(f'service account "{NS}/{target.name}"', place, say,
+           lambda: core.delete_namespaced_service_account(target.name, NS))  # fmt: skip
+    with calling("list", "role bindings", place):
+        others = rbac.list_cluster_role_binding(label_selector=importer.TARGET_CLUSTER_LABEL).items
+        others += rbac.list_role_binding_for_all_namespaces(label_selector=importer.TARGET_CLUSTER_LABEL).items
+    if others:
+        say(f'cluster role "{importer.IMPORTER_ROLE}" stays in {place}: other clusters import from it')
+    else:
+        delete(f'cluster role "{importer.IMPORTER_ROLE}"', place, say,
+               lambda: rbac.delete_cluster_role(importer.IMPORTER_ROLE))  # fmt: skip

@@ -1,0 +1,204 @@
+"""kubemcsa on two real clusters: least privilege, idempotency, names, rotate, teardown, export, doctor."""
+
+import base64
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client as k8s
+
+from bootstrap.credential import credential_secret, credential_secret_name
+from hooks import contract
+from hooks.kubeconfig import ClusterEndpoint
+from tests.testbed.bed import Bed
+from tests.testbed.scenario import (
+    enable_namespace,
+    eventually,
+    imported_secret,
+    kubectl,
+    kubemcsa,
+    mount,
+    nginx,
+    pod_lister,
+    service_account_import,
+)
+
+NS = contract.CREDENTIALS_NAMESPACE
+
+
+def credential_kubeconfig(bed: Bed, source: str, path: Path) -> Path:
+    """The importer's kubeconfig from cluster1's credential Secret for source, as a file."""
+    secret = k8s.CoreV1Api(bed.api1).read_namespaced_secret(credential_secret_name(source), NS)
+    path.write_bytes(base64.b64decode(secret.data[contract.CREDENTIAL_CONFIG_KEY]))
+    bed.tokens.add(yaml.safe_load(path.read_text())["users"][0]["user"]["token"])
+    return path
+
+
+def can_i(kubeconfig: Path, *args: str) -> str:
+    return kubectl(kubeconfig, "auth", "can-i", *args, check=False).stdout.strip()
+
+
+def unauthorized(kubeconfig: Path) -> bool:
+    result = kubectl(kubeconfig, "auth", "whoami", check=False)
+    return result.returncode != 0 and "unauthorized" in result.stderr.lower()
+
+
+def test_importer_may_only_get_service_accounts_and_create_tokens(testbed: Bed, tmp_path: Path) -> None:
+    importer = credential_kubeconfig(testbed, "cluster2", tmp_path / "importer")
+    pod_lister(testbed.api2, "default")
+    assert can_i(importer, "create", "serviceaccounts", "--subresource=token", "-A") == "yes"
+    assert can_i(importer, "get", "serviceaccounts", "-A") == "yes"
+    for verb in ("get", "list", "watch"):
+        assert can_i(importer, verb, "secrets", "-A") == "no"
+    for verb in ("list", "create", "delete"):
+        assert can_i(importer, verb, "serviceaccounts", "-A") == "no"
+    assert can_i(importer, "list", "pods", "-A") == "no"
+    # For real, not only as the authorizer says.
+    assert kubectl(importer, "create", "token", "pod-lister", "-n", "default").stdout.count(".") == 2
+    denied = kubectl(importer, "get", "secrets", "-n", NS, check=False)
+    assert denied.returncode != 0 and "forbidden" in denied.stderr.lower()
+
+
+def test_bootstrap_twice_changes_nothing(testbed: Bed) -> None:
+    core = k8s.CoreV1Api(testbed.api2)
+    before = sorted(s.metadata.name for s in core.list_namespaced_secret(NS).items)
+    token = testbed.importer_token("cluster2")
+    result = kubemcsa("bootstrap", "--kubeconfig", str(testbed.kubeconfig), "cluster1", "cluster2")
+    lines = result.stdout.splitlines()
+    assert lines and all("already exists" in line for line in lines), result.stdout
+    assert sorted(s.metadata.name for s in core.list_namespaced_secret(NS).items) == before
+    assert testbed.importer_token("cluster2") == token
+    assert token not in result.stdout + result.stderr
+
+
+def test_names_must_be_dns_subdomains_with_the_seeds_hint(testbed: Bed, tmp_path: Path) -> None:
+    config = yaml.safe_load(testbed.kubeconfig.read_text())
+    for cluster in config["clusters"]:
+        cluster["name"] = cluster["name"].replace("cluster", "cluster_")
+    for context in config["contexts"]:
+        context["context"]["cluster"] = context["context"]["cluster"].replace("cluster", "cluster_")
+    underscored = tmp_path / "kubeconfig"
+    underscored.write_text(yaml.safe_dump(config))
+
+    failed = kubemcsa("bootstrap", "--kubeconfig", str(underscored), "cluster1", "cluster2", check=False)
+    assert failed.returncode == 1
+    assert failed.stderr.strip() == (
+        'error: invalid cluster name "cluster_1", must be a DNS-1123 subdomain of at most 63 characters '
+        "(rename it in the kubeconfig or use --target-name)"
+    )
+    assert "Traceback" not in failed.stderr
+    named = kubemcsa(
+        "bootstrap", "--kubeconfig", str(underscored), "cluster1", "cluster2",
+        "--target-name", "cluster1", "--source-name", "cluster2",
+    )  # fmt: skip
+    assert all("already exists" in line for line in named.stdout.splitlines())
+
+
+def test_namespaced_bootstrap_doctor_and_teardown(testbed: Bed, tmp_path: Path) -> None:
+    pod_lister(testbed.api2, "team-x")
+    pair = [
+        "--kubeconfig", str(testbed.kubeconfig),
+        "--target-context", "cluster1", "--target-name", "limited",
+        "--source-context", "cluster2", "--source-name", "cluster2-limited",
+    ]  # fmt: skip
+    created = kubemcsa("bootstrap", *pair, "--namespace", "team-x")
+    assert 'created role binding "team-x/multicluster-service-account-importer-limited"' in created.stdout
+    importer = credential_kubeconfig(testbed, "cluster2-limited", tmp_path / "limited")
+    assert can_i(importer, "create", "serviceaccounts", "--subresource=token", "-n", "team-x") == "yes"
+    assert can_i(importer, "create", "serviceaccounts", "--subresource=token", "-n", "default") == "no"
+    assert can_i(importer, "create", "serviceaccounts", "--subresource=token", "-A") == "no"
+    assert can_i(importer, "get", "secrets", "-n", "team-x") == "no"
+
+    # An import of a namespace the credential does not cover says Forbidden, with the fix.
+    enable_namespace(testbed.api1, "limited")
+    service_account_import(testbed.api1, "limited", "outside", "cluster2-limited", "default", "pod-lister")
+    service_account_import(testbed.api1, "limited", "inside", "cluster2-limited", "team-x", "pod-lister")
+    for name in ("outside", "inside"):
+        testbed.driver().sync_parent("limited", name)
+    assert imported_secret(testbed.api1, "limited", "inside") is not None
+    assert imported_secret(testbed.api1, "limited", "outside") is None
+
+    doctor = kubemcsa("doctor", "--kubeconfig", str(testbed.kubeconfig), "--context", "cluster1", check=False)
+    section = doctor.stdout.split('cluster credential "multicluster-service-account/cluster-cluster2-limited"')[1]
+    assert "ok    may not get Secrets" in section
+    assert "may create service account tokens in some namespaces only" in section
+    assert 'ok    may create tokens in namespace "team-x" (for import limited/inside)' in section
+    assert 'FAIL  may create tokens in namespace "default" (for import limited/outside)' in section
+    assert "FAIL  limited/outside: Ready=False (Forbidden)" in doctor.stdout
+    assert doctor.returncode == 1
+    assert not any(token in doctor.stdout for token in testbed.tokens)
+
+    removed = kubemcsa("teardown", *pair)
+    assert 'deleted service account "multicluster-service-account/limited"' in removed.stdout
+    assert "stays in" in removed.stdout  # cluster1's importer still uses the cluster role
+    eventually(lambda: unauthorized(importer), "the torn-down credential to be rejected (401)")
+    core1, rbac2 = k8s.CoreV1Api(testbed.api1), k8s.RbacAuthorizationV1Api(testbed.api2)
+    assert credential_secret_name("cluster2-limited") not in [
+        s.metadata.name for s in core1.list_namespaced_secret(NS).items
+    ]
+    assert not rbac2.list_role_binding_for_all_namespaces(
+        label_selector="multicluster.admiralty.io/target-cluster=limited"
+    ).items
+
+
+def test_rotate_replaces_the_credential_and_imports_keep_working(testbed: Bed, tmp_path: Path) -> None:
+    old = credential_kubeconfig(testbed, "cluster2", tmp_path / "old")
+    rotated = kubemcsa("rotate", "--kubeconfig", str(testbed.kubeconfig), "cluster1", "cluster2")
+    assert "updated cluster credential Secret" in rotated.stdout and "deleted old token Secret" in rotated.stdout
+    new = credential_kubeconfig(testbed, "cluster2", tmp_path / "new")
+    assert not any(token in rotated.stdout + rotated.stderr for token in testbed.tokens)
+    eventually(lambda: unauthorized(old), "the old credential to be rejected (401)")
+    assert not unauthorized(new)
+    # The hooks use the new credential at the next sync.
+    pod_lister(testbed.api2, "after-rotate")
+    enable_namespace(testbed.api1, "after-rotate")
+    service_account_import(testbed.api1, "after-rotate", "fresh", "cluster2", "after-rotate", "pod-lister")
+    testbed.driver().sync_parent("after-rotate", "fresh")
+    assert imported_secret(testbed.api1, "after-rotate", "fresh") is not None
+
+
+def test_export_applied_in_the_other_cluster_gives_a_working_kubeconfig(testbed: Bed, tmp_path: Path) -> None:
+    pod_lister(testbed.api2, "exported")
+    nginx(testbed.api2, "exported", name="nginx-exported")
+    printed = kubemcsa(
+        "export", "pod-lister", "-n", "exported", "--as", "by-hand", "--expiration", "20m",
+        "--kubeconfig", str(testbed.kubeconfig), "--context", "cluster2",
+    ).stdout  # fmt: skip
+    enable_namespace(testbed.api1, "by-hand")
+    kubectl(testbed.kubeconfig, "--context", "cluster1", "apply", "-n", "by-hand", "-f", "-", stdin=printed)
+    secret = imported_secret(testbed.api1, "by-hand", "by-hand")
+    assert secret is not None and secret.metadata.labels[contract.IMPORT_NAME_KEY] == "by-hand"
+    testbed.remember(secret)
+    kubeconfig = mount(secret, tmp_path / "by-hand")
+    assert kubectl(kubeconfig, "get", "pods", "-o", "name").stdout.split() == ["pod/nginx-exported"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["export", "nope", "-n", "default"], 'cannot create a token for service account "default/nope"'),
+        (["export", "pod-lister", "--expiration", "5m"], "at least 10m"),
+        (["export", "pod-lister", "--expiration", "soon"], 'invalid duration "soon"'),
+        (["bootstrap", "cluster1", "cluster1"], "with itself"),
+        (["bootstrap", "cluster1", "cluster9"], 'cannot find context "cluster9"'),
+    ],
+)
+def test_errors_are_one_line_with_a_hint(testbed: Bed, args: list[str], message: str) -> None:
+    result = kubemcsa(*args, "--kubeconfig", str(testbed.kubeconfig), check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_doctor_reports_a_rejected_credential(testbed: Bed) -> None:
+    bogus = credential_secret("cluster9", ClusterEndpoint(testbed.cluster2.server, testbed.cluster2.ca_pem), "bogus")
+    core = k8s.CoreV1Api(testbed.api1)
+    core.create_namespaced_secret(NS, bogus)
+    try:
+        doctor = kubemcsa("doctor", "--kubeconfig", str(testbed.kubeconfig), "--context", "cluster1", check=False)
+    finally:
+        core.delete_namespaced_secret(bogus["metadata"]["name"], NS)
+    assert doctor.returncode == 1
+    section = doctor.stdout.split('for cluster "cluster9":')[1].split("cluster credential")[0]
+    assert "FAIL  the remote API server refused the credential: 401" in section
+    assert "kubemcsa rotate" in section
