@@ -9,7 +9,7 @@ from kubernetes.client.exceptions import ApiException
 
 from hooks import contract
 from hooks.kube import client_for
-from hooks.kubeconfig import KubeconfigError, load_kubeconfig
+from hooks.kubeconfig import KubeconfigError, credential_kubeconfig
 from hooks.wire import Obj
 
 from .kube import Cluster, api_error_text
@@ -47,7 +47,7 @@ def _credential(secret: k8s.V1Secret, imports: list[Obj], say: Say, report: Repo
     say(f'cluster credential "{secret.metadata.namespace}/{secret.metadata.name}" for cluster "{cluster}":')
     try:
         raw = base64.b64decode((secret.data or {}).get(contract.CREDENTIAL_CONFIG_KEY, ""))
-        config = load_kubeconfig(raw.decode("utf-8", errors="replace"))
+        config, _ = credential_kubeconfig(raw.decode("utf-8", errors="replace"))
         api = client_for(config)
     except (KubeconfigError, ValueError) as err:
         report.check(say, False, f"its kubeconfig is unusable: {err}; re-run `kubemcsa bootstrap`")

@@ -79,7 +79,7 @@ class KubernetesTokenIssuer:
         with self._api(credential) as api:
             try:
                 response = k8s.CoreV1Api(api).create_namespaced_service_account_token(
-                    spec.name, spec.namespace, body, _request_timeout=(self._timeout, self._timeout)
+                    spec.name, spec.namespace, body, _request_timeout=self._timeout
                 )
             except ApiException as err:
                 status = int(err.status or 0)

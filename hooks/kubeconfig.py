@@ -102,6 +102,42 @@ def endpoint(config: Obj) -> ClusterEndpoint:
     return ClusterEndpoint(server=server.rstrip("/"), ca_pem=ca_pem)
 
 
+#: What a cluster credential may hold. Anything else (exec and auth-provider plugins, file paths,
+#: proxies, basic auth, impersonation, skipping TLS verification) would let whoever writes a credential
+#: Secret run commands in, or read files of, the hooks pod, or weaken TLS: it is refused.
+CREDENTIAL_CLUSTER_KEYS = frozenset({"server", "certificate-authority-data", "tls-server-name"})
+CREDENTIAL_USER_KEYS = frozenset({"token", "client-certificate-data", "client-key-data"})
+
+
+def credential_kubeconfig(text: str) -> tuple[Obj, ClusterEndpoint]:
+    """A cluster credential's kubeconfig, rebuilt with only its current context's allowed fields.
+
+    Raises KubeconfigError naming (never quoting) what is refused or missing.
+    """
+    config = load_kubeconfig(text)
+    cluster, user = _current(config)
+    refused = sorted({*(set(cluster) - CREDENTIAL_CLUSTER_KEYS), *(set(user) - CREDENTIAL_USER_KEYS)})
+    if refused:
+        raise KubeconfigError(
+            f"it uses {', '.join(refused)}; a cluster credential may only hold a server, "
+            "certificate-authority-data, and a token or client-certificate-data and client-key-data"
+        )
+    if not user.get("token") and not (user.get("client-certificate-data") and user.get("client-key-data")):
+        raise KubeconfigError("its user has no token and no client-certificate-data and client-key-data")
+    if not all(isinstance(v, str) for v in (*cluster.values(), *user.values())):
+        raise KubeconfigError("its cluster and user fields must be strings")
+    name = "credential"
+    minimal = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": dict(cluster)}],
+        "users": [{"name": name, "user": dict(user)}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "current-context": name,
+    }
+    return minimal, endpoint(minimal)
+
+
 def encode_data(values: dict[str, str | bytes]) -> dict[str, str]:
     """Secret `data`: standard base64 on one line, the form the API server stores (so no diffs)."""
     return {

@@ -10,12 +10,20 @@ import copy
 import json
 import logging
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import jsonpatch
 
 from . import contract, names
-from .wire import AdmissionResponse, AdmissionReviewResponse, BadRequest, Obj, optional_mapping, require_mapping
+from .wire import (
+    AdmissionResponse,
+    AdmissionReviewResponse,
+    BadRequest,
+    Obj,
+    mapping,
+    optional_mapping,
+    require_mapping,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +41,7 @@ class Review:
 
     @property
     def pod_name(self) -> str:
-        meta = self.pod.get("metadata") or {}
+        meta = mapping(self.pod.get("metadata"))
         return str(meta.get("name") or meta.get("generateName") or "")
 
 
@@ -75,12 +83,20 @@ def _deny(uid: str, message: str) -> AdmissionResponse:
     return {"uid": uid, "allowed": False, "status": {"code": 400, "reason": "BadRequest", "message": message}}
 
 
+def _list(obj: Obj, key: str) -> list[Any]:
+    """obj[key] as a list, made an empty one if it is missing or null."""
+    value = obj.get(key)
+    if not isinstance(value, list):
+        value = obj[key] = []
+    return value
+
+
 def _mount_into(container: Obj, mounts: list[Obj], kubeconfig: str | None) -> None:
-    existing = container.setdefault("volumeMounts", [])
+    existing = _list(container, "volumeMounts")
     paths = {m.get("mountPath") for m in existing if isinstance(m, dict)}
     existing.extend(m for m in mounts if m["mountPath"] not in paths)
     if kubeconfig is not None:
-        env = container.setdefault("env", [])
+        env = _list(container, "env")
         if not any(isinstance(e, dict) and e.get("name") == contract.KUBECONFIG_ENV for e in env):
             env.append({"name": contract.KUBECONFIG_ENV, "value": kubeconfig})
 
@@ -88,14 +104,17 @@ def _mount_into(container: Obj, mounts: list[Obj], kubeconfig: str | None) -> No
 def mutated_pod(pod: Obj, imports: list[str], set_kubeconfig: bool) -> Obj:
     """A copy of pod with a volume per import, mounted read-only in every (init) container."""
     mutated = copy.deepcopy(pod)
-    spec = mutated.setdefault("spec", {})
-    volumes = spec.setdefault("volumes", [])
+    if not isinstance(mutated.get("spec"), dict):
+        mutated["spec"] = {}
+    spec = mutated["spec"]
+    volumes = _list(spec, "volumes")
     have = {v.get("name") for v in volumes if isinstance(v, dict)}
     mounts = []
     for name in imports:
         volume = names.volume_name(name)
         if volume not in have:
             volumes.append({"name": volume, "secret": {"secretName": names.secret_name(name)}})
+            have.add(volume)
         mounts.append({"name": volume, "mountPath": f"{contract.MOUNT_ROOT}/{name}", "readOnly": True})
     kubeconfig = ":".join(f"{m['mountPath']}/{contract.CONFIG_KEY}" for m in mounts) if set_kubeconfig else None
     for key in ("initContainers", "containers"):
@@ -109,9 +128,12 @@ def admit(review: Review) -> tuple[AdmissionResponse, list[str]]:
     """The AdmissionResponse for review, and the imports it mounted (for the log)."""
     if review.kind != "Pod" or review.operation != "CREATE":
         return {"uid": review.uid, "allowed": True}, []
-    annotations = (review.pod.get("metadata") or {}).get("annotations") or {}
+    metadata = review.pod.get("metadata", {})
+    annotations = metadata.get("annotations", {}) if isinstance(metadata, dict) else None
+    if annotations is None and isinstance(metadata, dict):
+        annotations = {}
     if not isinstance(annotations, dict):
-        return _deny(review.uid, "metadata.annotations must be a map"), []
+        return _deny(review.uid, "the pod's metadata and metadata.annotations must be maps"), []
     imports = requested_imports(annotations)
     if not imports:
         return {"uid": review.uid, "allowed": True}, []

@@ -16,6 +16,8 @@ _DNS1123_SUBDOMAIN: Final = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 
 SECRET_SUFFIX: Final = "-token"
 VOLUME_PREFIX: Final = "sai-"
+#: Hashed volume names start differently, so that no plain name can equal one.
+HASHED_VOLUME_PREFIX: Final = "saih-"
 _HASH_LEN: Final = 10
 
 
@@ -59,11 +61,11 @@ def secret_name(import_name: str) -> str:
 def volume_name(import_name: str) -> str:
     """Pod volume name (a DNS-1123 label) for the import named import_name.
 
-    Names that are not labels as they stand (dotted, or too long) get a hash of the whole name, so two
-    imports never share a volume.
+    Names that are not labels as they stand (dotted, or too long) get a hash of the whole name, and
+    another prefix, so two imports never share a volume.
     """
     candidate = VOLUME_PREFIX + import_name
     if is_dns1123_label(candidate):
         return candidate
-    base = VOLUME_PREFIX + import_name.replace(".", "-")
+    base = HASHED_VOLUME_PREFIX + import_name.replace(".", "-")
     return _hashed(base, "", DNS1123_LABEL_MAX, import_name)

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from . import contract
 
 ENV_PREFIX = "MCSA_"
+#: hooks.sync.webhook.timeout of metacontroller/compositecontroller.yaml.
+SYNC_HOOK_TIMEOUT_SECONDS = 8.0
 
 
 def utc_now() -> datetime:
@@ -20,7 +22,7 @@ class Settings:
     credentials_namespace: str = contract.CREDENTIALS_NAMESPACE
     #: Renew a token once this fraction of the lifetime the remote server granted has passed.
     renew_fraction: float = 0.8
-    #: Connect and read timeout of each call to a remote cluster, well inside the hook's timeout.
+    #: Total timeout of each call to a remote cluster (connect and read), inside the sync hook's 8 s.
     remote_timeout_seconds: float = 4.0
     #: Bounds of the retry delay after a failure; the delay doubles while the failure lasts.
     retry_min_seconds: float = 5.0
@@ -54,5 +56,8 @@ class Settings:
             raise ValueError(
                 f"{ENV_PREFIX}RETRY_MIN_SECONDS must be positive and at most {ENV_PREFIX}RETRY_MAX_SECONDS"
             )
-        if self.remote_timeout_seconds <= 0:
-            raise ValueError(f"{ENV_PREFIX}REMOTE_TIMEOUT_SECONDS must be positive")
+        if not 0 < self.remote_timeout_seconds <= SYNC_HOOK_TIMEOUT_SECONDS - 2:
+            raise ValueError(
+                f"{ENV_PREFIX}REMOTE_TIMEOUT_SECONDS must be positive and at most {SYNC_HOOK_TIMEOUT_SECONDS - 2:g} "
+                f"(the sync hook's timeout in metacontroller/ is {SYNC_HOOK_TIMEOUT_SECONDS:g} s)"
+            )

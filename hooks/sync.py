@@ -13,10 +13,10 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from . import contract, names
-from .kubeconfig import ClusterEndpoint, KubeconfigError, decode_data, endpoint, imported_secret_data, load_kubeconfig
+from .kubeconfig import ClusterEndpoint, KubeconfigError, credential_kubeconfig, decode_data, imported_secret_data
 from .settings import Settings
 from .token import IssuedToken, format_time, parse_time
-from .wire import BadRequest, Condition, Obj, SyncResponse, optional_mapping, require_mapping
+from .wire import BadRequest, Condition, Obj, SyncResponse, array, mapping, optional_mapping, require_mapping
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +134,8 @@ def _credential(secrets: Obj, cluster: str, settings: Settings) -> Credential:
     matches = sorted(
         (key, obj)
         for key, obj in secrets.items()
-        if isinstance(obj, dict)
-        and (obj.get("metadata") or {}).get("labels", {}).get(contract.CLUSTER_NAME_LABEL) == cluster
-        and (obj.get("metadata") or {}).get("namespace") == settings.credentials_namespace
+        if mapping(mapping(mapping(obj).get("metadata")).get("labels")).get(contract.CLUSTER_NAME_LABEL) == cluster
+        and mapping(mapping(obj).get("metadata")).get("namespace") == settings.credentials_namespace
     )
     where = f'namespace "{settings.credentials_namespace}" with label {contract.CLUSTER_NAME_LABEL}={cluster}'
     if not matches:
@@ -156,8 +155,8 @@ def _credential(secrets: Obj, cluster: str, settings: Settings) -> Credential:
     try:
         if raw is None:
             raise KubeconfigError(f"it has no data.{contract.CREDENTIAL_CONFIG_KEY}")
-        config = load_kubeconfig(raw.decode("utf-8", errors="replace"))
-        return Credential(secret=key, config=config, endpoint=endpoint(config))
+        config, cluster_endpoint = credential_kubeconfig(raw.decode("utf-8", errors="replace"))
+        return Credential(secret=key, config=config, endpoint=cluster_endpoint)
     except KubeconfigError as err:
         raise ImportFailure(
             "InvalidClusterCredential",
@@ -186,15 +185,17 @@ def _current_token(child: Obj | None) -> tuple[IssuedToken, str] | None:
     """The token in the observed Secret with its source fingerprint, or None if unusable."""
     if child is None:
         return None
-    annotations = (child.get("metadata") or {}).get("annotations") or {}
+    annotations = mapping(mapping(child.get("metadata")).get("annotations"))
     issued_at = parse_time(annotations.get(contract.TOKEN_ISSUED_AT_ANNOTATION))
     expires_at = parse_time(annotations.get(contract.TOKEN_EXPIRES_AT_ANNOTATION))
-    token = decode_data(child, contract.TOKEN_KEY)
+    raw = decode_data(child, contract.TOKEN_KEY)
+    try:
+        token = raw.decode() if raw else ""
+    except UnicodeDecodeError:
+        return None
     if issued_at is None or expires_at is None or not token:
         return None
-    return IssuedToken(token.decode(), issued_at, expires_at), str(
-        annotations.get(contract.TOKEN_SOURCE_ANNOTATION, "")
-    )
+    return IssuedToken(token, issued_at, expires_at), str(annotations.get(contract.TOKEN_SOURCE_ANNOTATION, ""))
 
 
 def _desired_secret(parent: Parent, spec: TokenSpec, credential: Credential, token: IssuedToken) -> Obj:
@@ -218,16 +219,16 @@ def _desired_secret(parent: Parent, spec: TokenSpec, credential: Credential, tok
 
 def _kept_secret(child: Obj) -> Obj:
     """The observed Secret as a desired child: only the fields this hook sets, nothing server-filled."""
-    meta = child.get("metadata") or {}
+    meta = mapping(child.get("metadata"))
     ours = (contract.TOKEN_ISSUED_AT_ANNOTATION, contract.TOKEN_EXPIRES_AT_ANNOTATION, contract.TOKEN_SOURCE_ANNOTATION)
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k in ours}
-    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k == contract.IMPORT_NAME_KEY}
+    annotations = {k: v for k, v in mapping(meta.get("annotations")).items() if k in ours}
+    labels = {k: v for k, v in mapping(meta.get("labels")).items() if k == contract.IMPORT_NAME_KEY}
     kept: Obj = {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace"), "labels": labels},
         "type": child.get("type", contract.SECRET_TYPE),
-        "data": dict(child.get("data") or {}),
+        "data": dict(mapping(child.get("data"))),
     }
     if annotations:
         kept["metadata"]["annotations"] = annotations
@@ -237,7 +238,7 @@ def _kept_secret(child: Obj) -> Obj:
 def _condition(parent: Parent, ready: bool, reason: str, message: str, now: datetime) -> Condition:
     status: Literal["True", "False"] = "True" if ready else "False"
     previous = next(
-        (c for c in parent.status.get("conditions") or [] if isinstance(c, dict) and c.get("type") == "Ready"),
+        (c for c in array(parent.status.get("conditions")) if isinstance(c, dict) and c.get("type") == "Ready"),
         {},
     )
     since = previous.get("lastTransitionTime") if previous.get("status") == status else None

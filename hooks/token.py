@@ -38,13 +38,17 @@ def jwt_issued_at(token: str) -> datetime | None:
         return None
     if not isinstance(iat, int | float) or isinstance(iat, bool):
         return None
-    return datetime.fromtimestamp(iat, UTC)
+    try:
+        return datetime.fromtimestamp(iat, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def issued(token: str, expires_at: datetime, requested_at: datetime) -> IssuedToken:
     """The token requested at requested_at (local clock) that the server says expires at expires_at
     (its clock). The lifetime granted is expires_at minus the token's `iat` claim, both written by the
     server; without a usable `iat`, it is measured from requested_at."""
+    requested_at = requested_at.replace(microsecond=0)  # as the Secret's annotations record it
     iat = jwt_issued_at(token)
     lifetime = expires_at - iat if iat is not None and iat < expires_at else expires_at - requested_at
     return IssuedToken(token=token, issued_at=requested_at, expires_at=requested_at + max(lifetime, timedelta(0)))

@@ -83,3 +83,13 @@ def require_mapping(value: object, where: str) -> Obj:
 def optional_mapping(value: object, where: str) -> Obj:
     """Like require_mapping, but a missing (None) value is an empty object."""
     return {} if value is None else require_mapping(value, where)
+
+
+def mapping(value: object) -> Obj:
+    """value if it is a JSON object, else an empty one: for optional fields of Kubernetes objects."""
+    return value if isinstance(value, dict) else {}
+
+
+def array(value: object) -> list[Any]:
+    """value if it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []

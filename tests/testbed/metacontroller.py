@@ -18,9 +18,11 @@ metacontroller/metacontroller (pkg/controller/composite, pkg/controller/common, 
 - decodes responses strictly (unknown fields are errors), treats non-200 as a failure (no writes,
   requeue with exponential backoff), and honours `resyncAfterSeconds`.
 
-The one deliberate difference: Metacontroller reaches `hooks.*.webhook.service` through the cluster's
-Service DNS; the test bed has no Service network, so the driver is given the address that stands for
-that Service (`service_url`).
+Deliberate differences: Metacontroller reaches `hooks.*.webhook.service` through the cluster's Service
+DNS; the test bed has no Service network, so the driver is given the address that stands for that
+Service (`service_url`). Not implemented, because this project does not rely on them: releasing owned
+children whose labels stopped matching, finalize hooks, `Retry-After` on 429, list merging by keys in
+the three-way merge (Secrets have no lists), and the customize cache.
 """
 
 import base64
@@ -62,6 +64,15 @@ class SyncResult:
     resync_after: float
 
 
+def _tolerate(statuses: int | tuple[int, ...], call: Any) -> None:
+    """call, ignoring API errors of those statuses (as Metacontroller ignores them)."""
+    try:
+        call()
+    except ApiException as err:
+        if err.status not in ((statuses,) if isinstance(statuses, int) else statuses):
+            raise
+
+
 def load_controller(path: Path) -> Obj:
     controller: Obj = yaml.safe_load(path.read_text())
     assert controller["kind"] == "CompositeController", f"{path} is not a CompositeController"
@@ -87,6 +98,16 @@ def _child_key(kind: str, api_version: str) -> str:
     """`Kind.version` for the core group, `Kind.group/version` otherwise (Metacontroller's map keys)."""
     group, version = _group_version(api_version)
     return f"{kind}.{version}" if not group else f"{kind}.{group}/{version}"
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> Obj:
+    """Strict decoding, as Metacontroller's: a key given twice is an error."""
+    obj: Obj = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ValueError(f"duplicate field {key!r}")
+        obj[key] = value
+    return obj
 
 
 def three_way_merge(observed: Any, last_applied: Any, desired: Any) -> Any:
@@ -152,6 +173,13 @@ class CompositeControllerDriver:
         return base + webhook.get("path", "")
 
     def _ssl_context(self, webhook: Obj) -> ssl.SSLContext:
+        """Resolved once per driver, as Metacontroller resolves it once per controller."""
+        key = json.dumps(webhook.get("caBundle"), sort_keys=True)
+        if key not in self._ssl:
+            self._ssl[key] = self._resolve_ca(webhook)
+        return self._ssl[key]
+
+    def _resolve_ca(self, webhook: Obj) -> ssl.SSLContext:
         bundle = webhook.get("caBundle") or {}
         if "inline" in bundle:
             pem = bundle["inline"]
@@ -161,9 +189,7 @@ class CompositeControllerDriver:
             pem = base64.b64decode((secret.data or {})[ref.get("key", "ca.crt")]).decode()
         else:
             return ssl.create_default_context()
-        if pem not in self._ssl:
-            self._ssl[pem] = ssl.create_default_context(cadata=pem)
-        return self._ssl[pem]
+        return ssl.create_default_context(cadata=pem)
 
     def call_hook(self, hook: str, request: Obj, fields: set[str]) -> Obj:
         webhook = self._webhook(hook)
@@ -182,12 +208,15 @@ class CompositeControllerDriver:
         except (urllib.error.URLError, OSError) as err:
             raise SyncError(f"{hook} hook {url} failed: {err}") from None
         try:
-            decoded = json.loads(raw)
-        except ValueError:
-            raise SyncError(f"{hook} hook answered undecodable JSON") from None
+            decoded = json.loads(raw, object_pairs_hook=_no_duplicate_keys)
+        except ValueError as err:
+            raise SyncError(f"{hook} hook answered undecodable JSON: {err}") from None
         if not isinstance(decoded, dict) or set(decoded) - fields:
             unknown = sorted(set(decoded) - fields) if isinstance(decoded, dict) else decoded
             raise SyncError(f"{hook} hook answered unknown fields (strict mode): {unknown}")
+        resync = decoded.get("resyncAfterSeconds", 0)
+        if not isinstance(resync, int | float) or isinstance(resync, bool):
+            raise SyncError(f"{hook} hook answered a resyncAfterSeconds that is not a number: {resync!r}")
         return decoded
 
     # -- one sync -----------------------------------------------------------------------------------
@@ -214,16 +243,21 @@ class CompositeControllerDriver:
             labels = ",".join(f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items())
             namespace = rule.get("namespace") or parent["metadata"]["namespace"]
             selections.append((namespace, dict(selector.get("matchLabels") or {})))
-            items = self.api.sanitize_for_serialization(
-                self.core.list_namespaced_secret(namespace, label_selector=labels or None).items
-            )
+            items = self._list_secrets(namespace, labels or None)
             bucket = related.setdefault(_child_key("Secret", "v1"), {})
             for item in items:
                 if not rule.get("names") or item["metadata"]["name"] in rule["names"]:
-                    item.setdefault("apiVersion", "v1")
-                    item.setdefault("kind", "Secret")
                     bucket[f"{namespace}/{item['metadata']['name']}"] = item
         return related
+
+    def _list_secrets(self, namespace: str, selector: str | None) -> list[Obj]:
+        """Secrets as the API server wrote them (raw JSON, as Metacontroller's unstructured objects)."""
+        response = self.core.list_namespaced_secret(namespace, label_selector=selector, _preload_content=False)
+        items: list[Obj] = json.loads(response.data)["items"]
+        for item in items:
+            item.setdefault("apiVersion", "v1")
+            item.setdefault("kind", "Secret")
+        return items
 
     def _owner_reference(self, parent: Obj) -> Obj:
         return {
@@ -241,20 +275,20 @@ class CompositeControllerDriver:
         selector = f"{CONTROLLER_UID}={meta['uid']}" if self.spec.get("generateSelector") else None
         if selector is None:
             raise SyncError("this driver needs generateSelector: true")
-        secrets = self.api.sanitize_for_serialization(
-            self.core.list_namespaced_secret(meta["namespace"], label_selector=selector).items
-        )
+        secrets = self._list_secrets(meta["namespace"], selector)
         children: dict[str, Obj] = {}
         for secret in secrets:
             refs = secret["metadata"].get("ownerReferences") or []
             controller = next((r for r in refs if r.get("controller")), None)
             if controller is None:
                 refs.append(self._owner_reference(parent))
-                secret = self.api.sanitize_for_serialization(
-                    self.core.patch_namespaced_secret(
-                        secret["metadata"]["name"], meta["namespace"], {"metadata": {"ownerReferences": refs}}
-                    )
+                response = self.core.patch_namespaced_secret(
+                    secret["metadata"]["name"],
+                    meta["namespace"],
+                    {"metadata": {"ownerReferences": refs}},
+                    _preload_content=False,
                 )
+                secret = json.loads(response.data)
             elif controller["uid"] != meta["uid"]:
                 continue
             secret.setdefault("apiVersion", "v1")
@@ -270,9 +304,7 @@ class CompositeControllerDriver:
             if err.status == 404:
                 return None
             raise
-        parent.setdefault("status", None)
-        if parent["metadata"].get("deletionTimestamp") and "finalize" not in self.spec["hooks"]:
-            return None  # children go with the garbage collector (ownerReferences)
+        deleting = bool(parent["metadata"].get("deletionTimestamp"))
         observed = self._claim_children(parent)
         request = {
             "controller": self.controller,
@@ -283,8 +315,17 @@ class CompositeControllerDriver:
         }
         response = self.call_hook("sync", request, RESPONSE_FIELDS)
         self.syncs += 1
-        self._manage_children(parent, observed, response.get("children") or [])
+        # A parent being deleted (without a finalize hook) keeps its children for the garbage collector;
+        # its status is still written. Status is written even when managing children fails.
+        failure: Exception | None = None
+        if not deleting:
+            try:
+                self._manage_children(parent, observed, response.get("children") or [])
+            except (ApiException, SyncError) as err:
+                failure = err
         self._write_status(parent, response.get("status"))
+        if failure is not None:
+            raise failure
         return SyncResult(response, float(response.get("resyncAfterSeconds") or 0))
 
     def _manage_children(self, parent: Obj, observed: dict[str, Obj], desired_list: list[Obj]) -> None:
@@ -312,7 +353,7 @@ class CompositeControllerDriver:
                 new = copy.deepcopy(child)
                 new["metadata"].setdefault("annotations", {})[LAST_APPLIED] = applied
                 new["metadata"]["ownerReferences"] = [self._owner_reference(parent)]
-                self.core.create_namespaced_secret(new["metadata"]["namespace"], new)
+                _tolerate(409, lambda new=new: self.core.create_namespaced_secret(new["metadata"]["namespace"], new))
                 continue
             current = observed[key]
             last = json.loads((current["metadata"].get("annotations") or {}).get(LAST_APPLIED) or "{}")
@@ -330,13 +371,16 @@ class CompositeControllerDriver:
             return
         updated = copy.deepcopy(parent)
         updated["status"] = new_status
-        self.custom.replace_namespaced_custom_object_status(
-            self.parent_group,
-            self.parent_version,
-            parent["metadata"]["namespace"],
-            self.parent_plural,
-            parent["metadata"]["name"],
-            updated,
+        _tolerate(
+            409,  # the parent changed meanwhile: the next sync writes it
+            lambda: self.custom.replace_namespaced_custom_object_status(
+                self.parent_group,
+                self.parent_version,
+                parent["metadata"]["namespace"],
+                self.parent_plural,
+                parent["metadata"]["name"],
+                updated,
+            ),
         )
 
     # -- background mode ----------------------------------------------------------------------------
@@ -419,7 +463,7 @@ class CompositeControllerDriver:
             namespace, name = key.split("/", 1)
             try:
                 result = self.sync_parent(namespace, name)
-            except (SyncError, ApiException, OSError) as err:
+            except Exception as err:  # any failure requeues with backoff; the worker never dies
                 failures = self._failures.get(key, 0) + 1
                 self._failures[key] = failures
                 text = str(err) if isinstance(err, SyncError) else f"{type(err).__name__}: {getattr(err, 'status', '')}"

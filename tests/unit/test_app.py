@@ -143,3 +143,19 @@ def test_sample_requests_in_examples_are_accepted(client: FlaskClient, name: str
     body: Obj = json.loads((REQUESTS / f"{name}.json").read_text())
     response = client.post(f"/{name}", json=body)
     assert response.status_code == 200, response.json
+
+
+def test_deeply_nested_json_is_a_400(client: FlaskClient) -> None:
+    response = client.post("/sync", data="[" * 100000 + "]" * 100000, content_type="application/json")
+    assert response.status_code == 400 and response.is_json
+
+
+def test_internal_errors_are_counted(issuer: FakeIssuer) -> None:
+    class Broken:
+        def request_token(self, *_: object) -> None:
+            raise RuntimeError("boom")
+
+    client = create_app(settings(), Broken()).test_client()  # type: ignore[arg-type]
+    client.post("/sync", json=sync_request())
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'hook_requests_total{endpoint="sync",outcome="InternalError"}' in text

@@ -191,3 +191,45 @@ def test_other_operations_are_allowed_untouched(operation: str) -> None:
 def test_malformed_reviews_are_bad_requests(body: object) -> None:
     with pytest.raises(BadRequest):
         parse_review(body)
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda p: p["spec"]["containers"][0].update(volumeMounts=None),
+        lambda p: p["spec"]["containers"][0].update(env=None),
+        lambda p: p["spec"].update(volumes=None),
+        lambda p: p["spec"].update(initContainers=None),
+    ],
+)
+def test_null_lists_are_treated_as_empty(mangle: Any) -> None:
+    obj = pod("a", **{contract.KUBECONFIG_ENV_ANNOTATION: "true"})
+    mangle(obj)
+    admitted, response = run(obj)
+    assert response["allowed"] is True
+    assert [v["name"] for v in admitted["spec"]["volumes"]] == ["sai-a"]
+    assert mounts(admitted)[0] == [("sai-a", f"{ROOT}/a", True)]
+
+
+def test_pod_without_spec_gets_the_volume() -> None:
+    obj = pod("a")
+    obj["spec"] = None
+    admitted, response = run(obj)
+    assert response["allowed"] is True and admitted["spec"]["volumes"][0]["name"] == "sai-a"
+
+
+@pytest.mark.parametrize("metadata", [[], "x", {"annotations": []}])
+def test_malformed_metadata_is_denied(metadata: Any) -> None:
+    obj = pod("a")
+    obj["metadata"] = metadata
+    response, _ = admit(parse_review(review(obj)))
+    assert response["allowed"] is False and "must be maps" in response["status"]["message"]
+
+
+def test_hashed_volume_names_never_equal_plain_ones() -> None:
+    from hooks.names import volume_name
+
+    hashed = volume_name("b.c")
+    plain_lookalike = hashed.removeprefix("saih-")
+    admitted, _ = run(pod(f"b.c,{plain_lookalike}"))
+    assert len({v["name"] for v in admitted["spec"]["volumes"]}) == 2

@@ -2,6 +2,7 @@
 
 import base64
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import yaml
@@ -280,3 +281,84 @@ def test_empty_children_and_related_maps_are_fine() -> None:
     request = {"parent": parent(), "children": {"Secret.v1": {}}, "related": {}}
     _, outcome = sync(request, FakeIssuer(), settings())
     assert outcome == "ClusterNotBootstrapped"
+
+
+def credential_with(user: Obj | None = None, cluster: Obj | None = None) -> Obj:
+    secret = credential()
+    config = yaml.safe_load(base64.b64decode(secret["data"]["config"]))
+    config["users"][0]["user"].update(user or {})
+    config["clusters"][0]["cluster"].update(cluster or {})
+    secret["data"]["config"] = base64.b64encode(yaml.safe_dump(config).encode()).decode()
+    return secret
+
+
+@pytest.mark.parametrize(
+    ("user", "cluster", "refused"),
+    [
+        ({"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "touch"}}, None, "exec"),
+        ({"auth-provider": {"name": "oidc"}}, None, "auth-provider"),
+        ({"tokenFile": "/var/run/secrets/kubernetes.io/serviceaccount/token"}, None, "tokenFile"),
+        ({"client-certificate": "/etc/passwd", "client-key": "/etc/shadow"}, None, "client-certificate"),
+        ({"username": "admin", "password": "x"}, None, "password"),
+        ({"as": "system:admin"}, None, "as"),
+        (None, {"insecure-skip-tls-verify": True}, "insecure-skip-tls-verify"),
+        (None, {"proxy-url": "http://evil"}, "proxy-url"),
+        (None, {"certificate-authority": "/etc/ssl/ca.crt"}, "certificate-authority"),
+    ],
+)
+def test_credentials_that_could_run_or_read_things_in_the_hooks_pod_are_refused(
+    user: Obj | None, cluster: Obj | None, refused: str
+) -> None:
+    issuer = FakeIssuer()
+    response, outcome = sync(sync_request(related=[credential_with(user, cluster)]), issuer, settings())
+    assert outcome == "InvalidClusterCredential" and not issuer.calls
+    assert refused in ready(response)["message"]
+
+
+def test_the_issuer_gets_only_the_allowed_fields_of_a_credential() -> None:
+    issuer = FakeIssuer()
+    sync(sync_request(related=[credential_with(cluster={"tls-server-name": "kubernetes"})]), issuer, settings())
+    [(used, _)] = issuer.calls
+    assert used.config["users"] == [{"name": "credential", "user": {"token": "importer-token"}}]
+    assert used.config["clusters"][0]["cluster"]["tls-server-name"] == "kubernetes"
+
+
+def test_garbled_observed_secret_gets_a_new_token_not_an_error() -> None:
+    first, _ = first_sync()
+    child = observed(first["children"][0])
+    child["data"]["token"] = base64.b64encode(b"\xff\xfe").decode()
+    issuer = FakeIssuer()
+    _, outcome = sync(sync_request(children=[child]), issuer, settings())
+    assert outcome == "TokenIssued" and len(issuer.calls) == 1
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda req: req["related"]["Secret.v1"]["multicluster-service-account/cluster-cluster2"]["metadata"].update(
+            labels=None
+        ),
+        lambda req: req["related"]["Secret.v1"]["multicluster-service-account/cluster-cluster2"].update(metadata=[]),
+        lambda req: req["parent"].update(status={"conditions": "Ready"}),
+        lambda req: next(iter(req["children"]["Secret.v1"].values()))["metadata"].update(annotations=[]),
+        lambda req: next(iter(req["children"]["Secret.v1"].values())).update(data=None),
+    ],
+)
+def test_odd_shapes_inside_objects_do_not_break_sync(mangle: Any) -> None:
+    first, _ = first_sync()
+    request = sync_request(children=[observed(first["children"][0])])
+    mangle(request)
+    response, outcome = sync(request, FakeIssuer(), settings())
+    assert outcome in ("TokenCurrent", "TokenIssued", "ClusterNotBootstrapped")
+    assert response["status"]["conditions"]
+
+
+def test_renewal_status_is_stable_on_the_next_sync() -> None:
+    now = NOW.replace(microsecond=654321)
+    issuer = FakeIssuer(now=now)
+    first, _ = sync(sync_request(), issuer, settings(now))
+    later = now + timedelta(seconds=1)
+    request = sync_request(parent(status=first["status"]), children=[observed(first["children"][0])])
+    second, outcome = sync(request, FakeIssuer(now=later), settings(later))
+    assert outcome == "TokenCurrent"
+    assert second["status"] == first["status"] and second["children"] == first["children"]

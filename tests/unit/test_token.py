@@ -37,3 +37,11 @@ def test_renew_at_and_repr_hides_the_token() -> None:
 def test_parse_time() -> None:
     assert parse_time("2026-11-29T12:00:00Z") == NOW
     assert parse_time("nope") is None and parse_time(None) is None
+
+
+@pytest.mark.parametrize("iat", ["1e400", "99999999999999999999", "-99999999999999999999"])
+def test_absurd_iat_is_ignored(iat: str) -> None:
+    import base64
+
+    payload = base64.urlsafe_b64encode(f'{{"iat": {iat}}}'.encode()).decode().rstrip("=")
+    assert jwt_issued_at(f"a.{payload}.c") is None
