@@ -2,7 +2,7 @@
 
 Starts cluster1 and cluster2 (real etcd, kube-apiserver and kube-controller-manager), the hooks under
 gunicorn with TLS, and the Metacontroller test driver; installs the CRD and the webhook in cluster1,
-makes the credential for cluster2, runs the walkthrough, and stops everything.
+runs `kubemcsa bootstrap cluster1 cluster2`, runs the walkthrough, and stops everything.
 """
 
 import sys
@@ -23,9 +23,9 @@ def main() -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mcsa-demo-") as tmp:
         directory = Path(tmp)
-        say("Starting cluster1 and cluster2, the hooks, and the CRD, webhook and credential for cluster2 ...")
+        say("Starting cluster1 and cluster2, the hooks, and the CRD and webhook in cluster1 ...")
         try:
-            with running_bed(directory) as bed:
+            with running_bed(directory, say) as bed:
                 say(f"  cluster1 at {bed.cluster1.server}, cluster2 at {bed.cluster2.server}, hooks at {bed.hooks_url}")
                 walkthrough.run(bed, directory, say)
                 leaked = bed.leaked_tokens()

@@ -202,3 +202,28 @@ def test_doctor_reports_a_rejected_credential(testbed: Bed) -> None:
     section = doctor.stdout.split('for cluster "cluster9":')[1].split("cluster credential")[0]
     assert "FAIL  the remote API server refused the credential: 401" in section
     assert "kubemcsa rotate" in section
+
+
+def test_credential_embeds_the_ca_when_the_kubeconfig_points_at_files(testbed: Bed, tmp_path: Path) -> None:
+    config = yaml.safe_load(testbed.kubeconfig.read_text())
+    for cluster in config["clusters"]:
+        ca = tmp_path / f"{cluster['name']}-ca.crt"
+        ca.write_bytes(base64.b64decode(cluster["cluster"].pop("certificate-authority-data")))
+        cluster["cluster"]["certificate-authority"] = str(ca)
+    for user in config["users"]:
+        for key in ("client-certificate", "client-key"):
+            path = tmp_path / f"{user['name']}.{key}"
+            path.write_bytes(base64.b64decode(user["user"].pop(f"{key}-data")))
+            user["user"][key] = str(path)
+    files = tmp_path / "kubeconfig"
+    files.write_text(yaml.safe_dump(config))
+    pair = ["--kubeconfig", str(files), "cluster1", "cluster2", "--target-name", "files", "--source-name", "c2-files"]
+    kubemcsa("bootstrap", *pair)
+    try:
+        importer = credential_kubeconfig(testbed, "c2-files", tmp_path / "importer")
+        cluster = yaml.safe_load(importer.read_text())["clusters"][0]["cluster"]
+        assert base64.b64decode(cluster["certificate-authority-data"]) == testbed.cluster2.ca_pem
+        assert "certificate-authority" not in cluster
+        assert kubectl(importer, "auth", "whoami", "-o", "name", check=False).returncode == 0
+    finally:
+        kubemcsa("teardown", *pair)

@@ -1,7 +1,7 @@
 """Everything the walkthrough needs, running: two clusters, the hooks, the install and the credential."""
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,8 +58,9 @@ class Bed:
 
 
 @contextmanager
-def running_bed(directory: Path) -> Iterator[Bed]:
-    """cluster1 with the project installed and a credential for cluster2; hooks under gunicorn."""
+def running_bed(directory: Path, say: Callable[[str], None] = lambda _: None) -> Iterator[Bed]:
+    """cluster1 with the project installed and a credential for cluster2 (made by `kubemcsa bootstrap`);
+    the hooks under gunicorn."""
     planes = start_clusters(directory / "clusters")
     try:
         cluster1, cluster2 = planes
@@ -69,7 +70,9 @@ def running_bed(directory: Path) -> Iterator[Bed]:
         with gunicorn_hooks(files, hooks_log) as url:
             api1, api2 = api_client(kubeconfig, "cluster1"), api_client(kubeconfig, "cluster2")
             install(kubeconfig, "cluster1", api1, files, url)
-            kubemcsa("bootstrap", "--kubeconfig", str(kubeconfig), "cluster1", "cluster2")
+            say("$ kubemcsa bootstrap cluster1 cluster2")
+            bootstrapped = kubemcsa("bootstrap", "--kubeconfig", str(kubeconfig), "cluster1", "cluster2")
+            say("\n".join("  " + line for line in bootstrapped.stdout.splitlines()))
             bed = Bed(directory, kubeconfig, cluster1, cluster2, api1, api2, files, url, hooks_log)
             bed.tokens.add(bed.importer_token("cluster2"))
             yield bed
