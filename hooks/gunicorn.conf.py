@@ -46,6 +46,18 @@ logconfig_dict = {
         "gunicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
     },
 }
+_tls_cache: dict[str, object] = {}
+
+
+def ssl_context(conf, default_ssl_context_factory):  # type: ignore[no-untyped-def]
+    """The TLS context, loaded again when the certificate or key file changes (the kubelet updates a
+    Secret volume in place when the certificate step renews it), else reused for each connection."""
+    stamp = tuple(os.stat(path).st_mtime_ns for path in (conf.certfile, conf.keyfile))
+    if _tls_cache.get("stamp") != stamp:
+        _tls_cache.update(stamp=stamp, context=default_ssl_context_factory())
+    return _tls_cache["context"]
+
+
 # No runtime control socket: nothing in the pod may reconfigure the server.
 control_socket_disable = True
 worker_tmp_dir = os.environ.get("MCSA_WORKER_TMP_DIR", tempfile.gettempdir())

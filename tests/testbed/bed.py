@@ -13,9 +13,9 @@ from bootstrap.credential import credential_secret_name
 from hooks import contract
 
 from .cluster import REPO, ControlPlane, start_clusters
-from .hooks_server import ServingFiles, gunicorn_hooks, serving_files
+from .hooks_server import ServingFiles, gunicorn_hooks
 from .metacontroller import CompositeControllerDriver, load_controller
-from .scenario import api_client, install, kubemcsa
+from .scenario import api_client, certify, install, kubemcsa, point_webhook_at, serving_files_from_cluster
 
 CONTROLLER = REPO / "metacontroller" / "compositecontroller.yaml"
 
@@ -65,11 +65,15 @@ def running_bed(directory: Path, say: Callable[[str], None] = lambda _: None) ->
     try:
         cluster1, cluster2 = planes
         kubeconfig = directory / "clusters" / "kubeconfig"
-        files = serving_files(directory / "hooks")
+        api1, api2 = api_client(kubeconfig, "cluster1"), api_client(kubeconfig, "cluster2")
+        say("$ kubectl --context cluster1 apply --server-side -k manifests/")
+        install(kubeconfig, "cluster1")
+        say("$ python -m hooks.certify   # the certificate Job of manifests/, run here as its service account")
+        say("\n".join("  " + line for line in certify(kubeconfig, "cluster1").stdout.splitlines()))
+        files = serving_files_from_cluster(api1, directory / "hooks")
         hooks_log = directory / "hooks.log"
         with gunicorn_hooks(files, hooks_log) as url:
-            api1, api2 = api_client(kubeconfig, "cluster1"), api_client(kubeconfig, "cluster2")
-            install(kubeconfig, "cluster1", api1, files, url)
+            point_webhook_at(api1, url)
             say("$ kubemcsa bootstrap cluster1 cluster2")
             bootstrapped = kubemcsa("bootstrap", "--kubeconfig", str(kubeconfig), "cluster1", "cluster2")
             say("\n".join("  " + line for line in bootstrapped.stdout.splitlines()))

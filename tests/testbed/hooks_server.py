@@ -15,8 +15,6 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.serving import make_server
 
-from hooks.pki import issue, new_ca, write_private
-
 from .cluster import REPO, ControlPlaneError, free_port, tail
 
 
@@ -29,18 +27,6 @@ class ServingFiles:
     @property
     def ca_pem(self) -> bytes:
         return self.ca.read_bytes()
-
-
-def serving_files(directory: Path) -> ServingFiles:
-    """A CA and a serving certificate for 127.0.0.1 (the webhook URL's host) in directory."""
-    directory.mkdir(parents=True, exist_ok=True)
-    ca = new_ca("multicluster-service-account-hooks-ca")
-    serving = issue(ca, "multicluster-service-account-hooks", hosts=("127.0.0.1", "localhost"))
-    files = ServingFiles(directory / "ca.crt", directory / "tls.crt", directory / "tls.key")
-    files.ca.write_bytes(ca.cert_pem)
-    files.cert.write_bytes(serving.cert_pem)
-    write_private(files.key, serving.key_pem)
-    return files
 
 
 def _wait_healthy(url: str, files: ServingFiles, check: "subprocess.Popen[bytes] | None", log: Path | None) -> None:

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
@@ -20,6 +19,7 @@ from .hooks_server import ServingFiles
 
 IMPORTER_ROLE = "multicluster-service-account-importer"
 TLS_SECRET = "multicluster-service-account-hooks-tls"
+WEBHOOK = "multicluster-service-account"
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 KUBEMCSA = str(Path(sys.executable).parent / "kubemcsa")
 T = TypeVar("T")
@@ -68,33 +68,62 @@ def ignore_conflict(call: Callable[[], Any]) -> None:
             raise
 
 
-# -- cluster1: what `kubectl apply -k manifests/` and the certificate step install ------------------
+# -- cluster1: what `kubectl apply -k manifests/` installs, and its certificate step -----------------
+
+CERTIFICATES_SA = "system:serviceaccount:multicluster-service-account:multicluster-service-account-certificates"
 
 
-def install(kubeconfig: Path, context: str, api: k8s.ApiClient, files: ServingFiles, hooks_url: str) -> None:
-    """The CRD and namespace from manifests/, the hooks' TLS Secret, and the webhook pointed at hooks_url."""
+def install(kubeconfig: Path, context: str) -> None:
+    """Everything in manifests/, applied server-side, as a user installs it."""
     kubectl(kubeconfig, "--context", context, "apply", "--server-side", "-k", str(REPO / "manifests"))
     kubectl(
         kubeconfig, "--context", context, "wait", "--for=condition=Established", "--timeout=30s",
         "crd/serviceaccountimports.multicluster.admiralty.io",
     )  # fmt: skip
-    core = k8s.CoreV1Api(api)
-    tls = {
-        "metadata": {"name": TLS_SECRET, "namespace": contract.CREDENTIALS_NAMESPACE},
-        "type": "kubernetes.io/tls",
-        "data": {
-            "tls.crt": base64.b64encode(files.cert.read_bytes()).decode(),
-            "tls.key": base64.b64encode(files.key.read_bytes()).decode(),
-            "ca.crt": base64.b64encode(files.ca_pem).decode(),
-        },
-    }
-    ignore_conflict(lambda: core.create_namespaced_secret(contract.CREDENTIALS_NAMESPACE, tls))
-    webhook = yaml.safe_load((REPO / "manifests" / "webhook.yaml").read_text())
-    for hook in webhook["webhooks"]:
-        # No Service network on the test bed: the API server calls the hooks on loopback.
-        hook["clientConfig"] = {"url": f"{hooks_url}/mutate", "caBundle": base64.b64encode(files.ca_pem).decode()}
+
+
+def certify(kubeconfig: Path, context: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The certificate step, run here as the Job would run it in the cluster: as its service account
+    (impersonated, so with exactly the RBAC the manifests grant it). The test bed's hooks listen on
+    127.0.0.1, so the certificate names that address too."""
+    command = [
+        sys.executable, "-m", "hooks.certify", "--kubeconfig", str(kubeconfig), "--context", context,
+        "--as", CERTIFICATES_SA, "--host", "127.0.0.1", *args,
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise AssertionError(f"the certificate step failed ({result.returncode}): {result.stderr.strip()}")
+    return result
+
+
+def tls_secret(api: k8s.ApiClient) -> dict[str, bytes]:
+    secret = k8s.CoreV1Api(api).read_namespaced_secret(TLS_SECRET, contract.CREDENTIALS_NAMESPACE)
+    return {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}
+
+
+def serving_files_from_cluster(api: k8s.ApiClient, directory: Path) -> ServingFiles:
+    """The hooks' TLS Secret as files, as the kubelet mounts it in the hooks pods."""
+    data = tls_secret(api)
+    directory.mkdir(parents=True, exist_ok=True)
+    files = ServingFiles(directory / "ca.crt", directory / "tls.crt", directory / "tls.key")
+    files.ca.write_bytes(data["ca.crt"])
+    files.cert.write_bytes(data["tls.crt"])
+    files.key.write_bytes(data["tls.key"])
+    files.key.chmod(0o600)
+    return files
+
+
+def point_webhook_at(api: k8s.ApiClient, hooks_url: str) -> None:
+    """The test bed's one change to the installed webhook: no Service network here, so the API server
+    calls the hooks on loopback (a url client config) with the caBundle the certificate step set."""
     admission = k8s.AdmissionregistrationV1Api(api)
-    ignore_conflict(lambda: admission.create_mutating_webhook_configuration(webhook))
+    config = admission.read_mutating_webhook_configuration(WEBHOOK)
+    patch = [
+        {"op": "replace", "path": f"/webhooks/{i}/clientConfig",
+         "value": {"url": f"{hooks_url}/mutate", "caBundle": hook.client_config.ca_bundle}}
+        for i, hook in enumerate(config.webhooks)
+    ]  # fmt: skip
+    admission.patch_mutating_webhook_configuration(WEBHOOK, patch)
 
 
 # -- the walkthrough's objects ---------------------------------------------------------------------
