@@ -54,6 +54,12 @@ def _pair_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument(
             f"--{role}-name", help=f"name of the {role} cluster (default: the kubeconfig's name for its cluster)"
         )
+    if command in ("bootstrap", "rotate"):
+        parser.add_argument(
+            "--source-server", metavar="URL",
+            help="the source's API server URL as the target cluster reaches it, when that differs from your "
+            "kubeconfig's (e.g. kind: https://cluster2-control-plane:6443); rotate keeps the one bootstrap wrote",
+        )  # fmt: skip
     if command == "bootstrap":
         parser.add_argument(
             "-n", "--namespace", action="append", dest="namespaces", default=[], metavar="NAMESPACE",
@@ -132,10 +138,13 @@ def run(args: argparse.Namespace) -> int:
                 f'cannot {args.command} cluster "{target.name}" with itself ({target.endpoint.server})',
                 "give two different clusters",
             )
+        server = getattr(args, "source_server", None)
+        if server and not server.startswith("https://"):
+            raise CommandError(f'invalid --source-server "{server}"', "it must be an https:// URL")
         if args.command == "bootstrap":
-            steps.bootstrap(target, source, args.namespaces, say)
+            steps.bootstrap(target, source, args.namespaces, say, server)
         elif args.command == "rotate":
-            steps.rotate(target, source, say)
+            steps.rotate(target, source, say, server)
         else:
             steps.teardown(target, source, say)
         return 0

@@ -14,6 +14,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from hooks import contract
+from hooks.kubeconfig import ClusterEndpoint, KubeconfigError, credential_kubeconfig
 
 from . import importer
 from .credential import credential_secret, credential_secret_name
@@ -180,11 +181,14 @@ def _new_token(source: Cluster, target: str, say: Say) -> tuple[str, str]:
 # -- target cluster -------------------------------------------------------------------------------
 
 
-def _install_credential(target: Cluster, source: Cluster, token: str, say: Say) -> None:
+def _install_credential(
+    target: Cluster, source: Cluster, token: str, say: Say, endpoint: ClusterEndpoint | None = None
+) -> None:
+    """The cluster credential in target for source, with source's endpoint (or endpoint, if given)."""
     place = where(target, "target")
     core = k8s.CoreV1Api(target.api)
     _ensure_namespace(target, place, say)
-    secret = credential_secret(source.name, source.endpoint, token)
+    secret = credential_secret(source.name, endpoint or source.endpoint, token)
     name = credential_secret_name(source.name)
     ensure(
         f'cluster credential Secret "{NS}/{name}" for cluster "{source.name}"', place, say,
@@ -194,6 +198,23 @@ def _install_credential(target: Cluster, source: Cluster, token: str, say: Say) 
         >= secret["metadata"]["labels"].items(),
         lambda current: core.replace_namespaced_secret(name, NS, secret),
     )  # fmt: skip
+
+
+def _installed_endpoint(target: Cluster, source: Cluster) -> ClusterEndpoint | None:
+    """The server and CA that target's current credential for source uses, if it has a readable one."""
+    name = credential_secret_name(source.name)
+    with calling("read", f'cluster credential Secret "{NS}/{name}"', where(target, "target")):
+        try:
+            secret = k8s.CoreV1Api(target.api).read_namespaced_secret(name, NS)
+        except ApiException as err:
+            if not _missing(err):
+                raise
+            return None
+    try:
+        raw = base64.b64decode((secret.data or {}).get(contract.CREDENTIAL_CONFIG_KEY, ""))
+        return credential_kubeconfig(raw.decode("utf-8", errors="replace"))[1]
+    except KubeconfigError:
+        return None
 
 
 def _current_token(source: Cluster, target: str) -> str | None:
@@ -207,27 +228,32 @@ def _current_token(source: Cluster, target: str) -> str | None:
 # -- commands -------------------------------------------------------------------------------------
 
 
-def bootstrap(target: Cluster, source: Cluster, namespaces: list[str], say: Say) -> None:
-    """Let target import service accounts of source (in namespaces, or all)."""
+def bootstrap(target: Cluster, source: Cluster, namespaces: list[str], say: Say, server: str | None = None) -> None:
+    """Let target import service accounts of source (in namespaces, or all). The credential names
+    source's server as the kubeconfig does, or server, when target reaches source at another address."""
     _grant(source, target.name, namespaces, say)
     token = _current_token(source, target.name)
     if token is None:
         _, token = _new_token(source, target.name, say)
     else:
         say(f'a token Secret for service account "{NS}/{target.name}" already exists in {where(source, "source")}')
-    _install_credential(target, source, token, say)
+    endpoint = ClusterEndpoint(server, source.endpoint.ca_pem) if server else None
+    _install_credential(target, source, token, say, endpoint)
 
 
-def rotate(target: Cluster, source: Cluster, say: Say) -> None:
-    """A new importer credential in place of the old ones, which stop working."""
+def rotate(target: Cluster, source: Cluster, say: Say, server: str | None = None) -> None:
+    """A new importer credential in place of the old ones, which stop working. The credential keeps the
+    server URL it had (given with --source-server at bootstrap), unless server is given."""
     old = _token_secrets(source, target.name)
     if not old:
         raise CommandError(
             f'cannot rotate the credential of cluster "{target.name}" in {where(source, "source")}: none exists',
             f"run `kubemcsa bootstrap {target.context} {source.context}` first",
         )
+    installed = _installed_endpoint(target, source)
+    endpoint = ClusterEndpoint(server, source.endpoint.ca_pem) if server else installed or source.endpoint
     _, token = _new_token(source, target.name, say)
-    _install_credential(target, source, token, say)
+    _install_credential(target, source, token, say, endpoint)
     core = k8s.CoreV1Api(source.api)
     for secret in old:
         delete(f'old token Secret "{NS}/{secret.metadata.name}"', where(source, "source"), say,

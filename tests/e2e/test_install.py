@@ -1,8 +1,12 @@
 """The install on real API servers: manifests, the certificate step and its RBAC, the hooks' pod spec."""
 
+import socket
+import ssl
 from pathlib import Path
 
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from kubernetes import client as k8s
 
 from hooks import contract
@@ -21,6 +25,19 @@ from tests.testbed.scenario import (
 
 NS = contract.CREDENTIALS_NAMESPACE
 HOOKS_SA = f"system:serviceaccount:{NS}:multicluster-service-account-hooks"
+
+
+def served_certificate(bed: Bed) -> bytes:
+    """The certificate (DER) the hooks present on a new connection."""
+    host, port = bed.hooks_url.removeprefix("https://").split(":")
+    context = ssl.create_default_context(cadata=bed.files.ca.read_text())
+    with (
+        socket.create_connection((host, int(port)), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return der
 
 
 def can(bed: Bed, user: str, *args: str) -> str:
@@ -47,6 +64,7 @@ def test_renewal_keeps_the_ca_and_the_hooks_serve_the_new_certificate(testbed: B
     assert after["tls.crt"] != before["tls.crt"] and after["ca.crt"] == before["ca.crt"]
     # The kubelet updates the mounted Secret; the hooks load the new files at the next connection.
     serving_files_from_cluster(testbed.api1, testbed.files.cert.parent)
+    assert served_certificate(testbed) == x509.load_pem_x509_certificate(after["tls.crt"]).public_bytes(Encoding.DER)
     enable_namespace(testbed.api1, "renewed")
     pod = {
         "metadata": {"name": "p", "annotations": {contract.IMPORT_NAME_KEY: "x"}},

@@ -227,3 +227,29 @@ def test_credential_embeds_the_ca_when_the_kubeconfig_points_at_files(testbed: B
         assert kubectl(importer, "auth", "whoami", "-o", "name", check=False).returncode == 0
     finally:
         kubemcsa("teardown", *pair)
+
+
+def test_source_server_names_the_address_the_target_reaches(testbed: Bed, tmp_path: Path) -> None:
+    # The test bed's API server certificates name both 127.0.0.1 and localhost.
+    other = testbed.cluster2.server.replace("127.0.0.1", "localhost")
+    pair = [
+        "--kubeconfig",
+        str(testbed.kubeconfig),
+        "cluster1",
+        "cluster2",
+        "--target-name",
+        "via",
+        "--source-name",
+        "c2-via",
+    ]
+    kubemcsa("bootstrap", *pair, "--source-server", other)
+    try:
+        server = lambda: yaml.safe_load(credential_kubeconfig(testbed, "c2-via", tmp_path / "c").read_text())[  # noqa: E731
+            "clusters"
+        ][0]["cluster"]["server"]
+        assert server() == other
+        assert kubectl(tmp_path / "c", "auth", "whoami", check=False).returncode == 0
+        kubemcsa("rotate", *pair)  # keeps the server that bootstrap wrote
+        assert server() == other
+    finally:
+        kubemcsa("teardown", *pair)
