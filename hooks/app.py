@@ -38,6 +38,9 @@ class CountedIssuer:
         metrics.TOKEN_REQUESTS.labels(spec.cluster, "TokenIssued").inc()
         return token
 
+    def service_account_annotations(self, credential: Credential, spec: TokenSpec) -> dict[str, str]:
+        return self.inner.service_account_annotations(credential, spec)
+
 
 def _json(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body, separators=(",", ":")), status=status, mimetype="application/json")

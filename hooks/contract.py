@@ -42,3 +42,18 @@ TOKEN_SOURCE_ANNOTATION: Final = f"{GROUP}/token-source"
 SECRET_TYPE: Final = "Opaque"
 MOUNT_ROOT: Final = "/var/run/secrets/admiralty.io/serviceaccountimports"
 KUBECONFIG_ENV: Final = "KUBECONFIG"
+
+#: Policy annotations of a cluster credential Secret (set by `kubemcsa bootstrap`, editable with kubectl).
+#: Namespaces of this cluster that may import from that cluster (comma-separated; absent: all).
+ALLOWED_NAMESPACES_ANNOTATION: Final = f"{GROUP}/allowed-namespaces"
+#: "true": a remote service account is importable only if it consents (IMPORTABLE_BY_ANNOTATION).
+REQUIRE_CONSENT_ANNOTATION: Final = f"{GROUP}/require-consent"
+#: This cluster's name as the remote cluster's service accounts name it in their consent.
+IMPORTING_CLUSTER_ANNOTATION: Final = f"{GROUP}/importing-cluster"
+#: Longest token lifetime an import may ask for, in seconds (longer requests are clamped).
+MAX_EXPIRATION_ANNOTATION: Final = f"{GROUP}/max-expiration-seconds"
+#: Audiences an import may ask for (comma-separated; absent: any).
+ALLOWED_AUDIENCES_ANNOTATION: Final = f"{GROUP}/allowed-audiences"
+#: On a remote service account: who may import it, e.g. "cluster1/default,cluster1/team-a" ("cluster1"
+#: or "cluster1/*": any namespace of cluster1).
+IMPORTABLE_BY_ANNOTATION: Final = f"{GROUP}/importable-by"

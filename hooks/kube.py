@@ -2,7 +2,9 @@
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import urllib3
 from kubernetes import client as k8s
@@ -16,6 +18,7 @@ from .token import IssuedToken, issued
 from .wire import Obj
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Logged and reported API error text is capped, so that no unexpected payload ends up in a status.
 MAX_ERROR_TEXT = 300
@@ -69,24 +72,17 @@ class KubernetesTokenIssuer:
                 "re-run `kubemcsa bootstrap` for it",
             ) from None
 
-    def request_token(self, credential: Credential, spec: TokenSpec) -> IssuedToken:
-        where = f'service account "{spec.name}" in namespace "{spec.namespace}" of cluster "{spec.cluster}"'
-        # No audiences: the remote API server's own (its service-account issuer's).
-        body = k8s.AuthenticationV1TokenRequest(
-            spec=k8s.V1TokenRequestSpec(audiences=list(spec.audiences), expiration_seconds=spec.expiration_seconds)
-        )
-        requested_at = self._clock()
+    def _call(self, credential: Credential, verb: str, where: str, call: Callable[[k8s.ApiClient], T]) -> T:
+        """call(api) against the remote cluster, its failures as RemoteErrors: cannot <verb> <where>: ..."""
         with self._api(credential) as api:
             try:
-                response = k8s.CoreV1Api(api).create_namespaced_service_account_token(
-                    spec.name, spec.namespace, body, _request_timeout=self._timeout
-                )
+                return call(api)
             except ApiException as err:
                 status = int(err.status or 0)
                 reason = REASONS.get(status, "RemoteError")
                 hint = HINTS.get(status, "see the remote API server's message")
                 raise RemoteError(
-                    reason, f"cannot create token for {where}: {status} {_api_message(err)}; {hint}", status
+                    reason, f"cannot {verb} {where}: {status} {_api_message(err)}; {hint}", status
                 ) from None
             except (urllib3.exceptions.HTTPError, OSError) as err:
                 cause = type(err).__name__
@@ -94,10 +90,37 @@ class KubernetesTokenIssuer:
                     cause = type(err.reason).__name__
                 raise RemoteError(
                     "RemoteUnreachable",
-                    f"cannot create token for {where}: {credential.endpoint.server} is unreachable ({cause}); "
+                    f"cannot {verb} {where}: {credential.endpoint.server} is unreachable ({cause}); "
                     "check that the cluster is up and that the credential's server URL and CA are right",
                 ) from None
+
+    def request_token(self, credential: Credential, spec: TokenSpec) -> IssuedToken:
+        where = _where(spec)
+        # No audiences: the remote API server's own (its service-account issuer's).
+        body = k8s.AuthenticationV1TokenRequest(
+            spec=k8s.V1TokenRequestSpec(audiences=list(spec.audiences), expiration_seconds=spec.expiration_seconds)
+        )
+        requested_at = self._clock()
+        response = self._call(
+            credential, "create token for", where,
+            lambda api: k8s.CoreV1Api(api).create_namespaced_service_account_token(
+                spec.name, spec.namespace, body, _request_timeout=self._timeout
+            ),
+        )  # fmt: skip
         result = response.status
         if result is None or not result.token or not isinstance(result.expiration_timestamp, datetime):
             raise RemoteError("RemoteError", f"cannot create token for {where}: the response has no token")
         return issued(result.token, result.expiration_timestamp.astimezone(UTC), requested_at)
+
+    def service_account_annotations(self, credential: Credential, spec: TokenSpec) -> dict[str, str]:
+        account = self._call(
+            credential, "get", _where(spec),
+            lambda api: k8s.CoreV1Api(api).read_namespaced_service_account(
+                spec.name, spec.namespace, _request_timeout=self._timeout
+            ),
+        )  # fmt: skip
+        return dict(account.metadata.annotations or {}) if account.metadata else {}
+
+
+def _where(spec: TokenSpec) -> str:
+    return f'service account "{spec.name}" in namespace "{spec.namespace}" of cluster "{spec.cluster}"'

@@ -8,12 +8,13 @@ outbound call goes through a TokenIssuer, so this module stays free of I/O and o
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, Protocol
 
-from . import contract, names
+from . import contract, names, policy
 from .kubeconfig import ClusterEndpoint, KubeconfigError, credential_kubeconfig, decode_data, imported_secret_data
+from .policy import Policy
 from .settings import Settings
 from .token import IssuedToken, format_time, parse_time
 from .wire import BadRequest, Condition, Obj, SyncResponse, array, mapping, optional_mapping, require_mapping
@@ -21,6 +22,8 @@ from .wire import BadRequest, Condition, Obj, SyncResponse, array, mapping, opti
 log = logging.getLogger(__name__)
 
 SECRET_CHILD_KEY = "Secret.v1"
+#: Condition type: True while the token is past its renewal time and renewal keeps failing.
+EXPIRING = "TokenExpiringSoon"
 MIN_EXPIRATION_SECONDS = 600
 
 
@@ -42,6 +45,7 @@ class Credential:
     secret: str  # "namespace/name", for messages
     config: Obj
     endpoint: ClusterEndpoint
+    policy: Policy = field(default_factory=Policy)
 
 
 class RemoteError(Exception):
@@ -59,12 +63,19 @@ class TokenIssuer(Protocol):
         """A new token for spec's service account, or RemoteError."""
         ...
 
+    def service_account_annotations(self, credential: Credential, spec: TokenSpec) -> dict[str, str]:
+        """The annotations of spec's remote service account, or RemoteError."""
+        ...
+
 
 class ImportFailure(Exception):
-    def __init__(self, reason: str, message: str) -> None:
+    """Why no token could be had. With revoke, the import is not allowed: its Secret goes too."""
+
+    def __init__(self, reason: str, message: str, revoke: bool = False) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.revoke = revoke
 
 
 @dataclass(frozen=True)
@@ -156,13 +167,62 @@ def _credential(secrets: Obj, cluster: str, settings: Settings) -> Credential:
         if raw is None:
             raise KubeconfigError(f"it has no data.{contract.CREDENTIAL_CONFIG_KEY}")
         config, cluster_endpoint = credential_kubeconfig(raw.decode("utf-8", errors="replace"))
-        return Credential(secret=key, config=config, endpoint=cluster_endpoint)
-    except KubeconfigError as err:
+        rules = policy.parse(mapping(mapping(secret.get("metadata")).get("annotations")))
+        return Credential(secret=key, config=config, endpoint=cluster_endpoint, policy=rules)
+    except (KubeconfigError, policy.PolicyError) as err:
         raise ImportFailure(
             "InvalidClusterCredential",
             f'the cluster credential Secret "{key}" for cluster "{cluster}" is unusable: {err}; '
             "re-run `kubemcsa bootstrap` for it",
         ) from None
+
+
+def _allowed(parent: Parent, spec: TokenSpec, credential: Credential) -> tuple[TokenSpec, str]:
+    """spec as the credential's policy allows it (lifetime clamped), and a note saying what changed;
+    or ImportFailure(NotAllowed), which revokes."""
+    rules, where = credential.policy, f'the cluster credential Secret "{credential.secret}"'
+    if not policy.namespace_allowed(rules, parent.namespace):
+        raise ImportFailure(
+            "NotAllowed",
+            f'namespace "{parent.namespace}" may not import from cluster "{spec.cluster}": annotation '
+            f"{contract.ALLOWED_NAMESPACES_ANNOTATION} of {where} allows "
+            f"{', '.join(sorted(rules.allowed_namespaces or ())) or 'none'}; an admin may add it "
+            "(kubemcsa bootstrap --allow-namespace)",
+            revoke=True,
+        )
+    if refused := policy.refused_audiences(rules, spec.audiences):
+        raise ImportFailure(
+            "NotAllowed",
+            f"audiences {', '.join(refused)} are not allowed by annotation {contract.ALLOWED_AUDIENCES_ANNOTATION} "
+            f"of {where}; remove them from spec.audiences, or an admin may allow them "
+            "(kubemcsa bootstrap --allow-audience)",
+            revoke=True,
+        )
+    expiration = policy.clamp_expiration(rules, spec.expiration_seconds)
+    note = ""
+    if spec.expiration_seconds is not None and expiration != spec.expiration_seconds:
+        note = f"; spec.expirationSeconds {spec.expiration_seconds} is clamped to {expiration} by {where}"
+    return replace(spec, expiration_seconds=expiration), note
+
+
+def _check_consent(issuer: TokenIssuer, credential: Credential, spec: TokenSpec, namespace: str) -> None:
+    """Before a new token, when the credential requires it: the remote service account's consent."""
+    rules = credential.policy
+    if not rules.require_consent:
+        return
+    try:
+        annotations = issuer.service_account_annotations(credential, spec)
+    except RemoteError as err:
+        raise ImportFailure(err.reason, err.message) from None
+    if not policy.consents(rules, annotations, namespace):
+        entry = f"{rules.importing_cluster}/{namespace}"
+        raise ImportFailure(
+            "NoConsent",
+            f'service account "{spec.name}" in namespace "{spec.namespace}" of cluster "{spec.cluster}" does not '
+            f'consent to be imported by {entry}: cluster "{spec.cluster}" requires it to carry annotation '
+            f"{contract.IMPORTABLE_BY_ANNOTATION} naming {entry} (or {rules.importing_cluster}/*)",
+            revoke=True,
+        )
 
 
 def _source(spec: TokenSpec, credential: Credential) -> str:
@@ -235,15 +295,16 @@ def _kept_secret(child: Obj) -> Obj:
     return kept
 
 
-def _condition(parent: Parent, ready: bool, reason: str, message: str, now: datetime) -> Condition:
-    status: Literal["True", "False"] = "True" if ready else "False"
+def _condition(parent: Parent, value: bool, reason: str, message: str, now: datetime, kind: str = "Ready") -> Condition:
+    """A condition of type kind; its lastTransitionTime stays while its status does."""
+    status: Literal["True", "False"] = "True" if value else "False"
     previous = next(
-        (c for c in array(parent.status.get("conditions")) if isinstance(c, dict) and c.get("type") == "Ready"),
+        (c for c in array(parent.status.get("conditions")) if isinstance(c, dict) and c.get("type") == kind),
         {},
     )
     since = previous.get("lastTransitionTime") if previous.get("status") == status else None
     condition: Condition = {
-        "type": "Ready",
+        "type": kind,
         "status": status,
         "reason": reason,
         "message": message,
@@ -254,8 +315,8 @@ def _condition(parent: Parent, ready: bool, reason: str, message: str, now: date
     return condition
 
 
-def _status(condition: Condition, child: Obj | None, token: IssuedToken | None) -> Obj:
-    status: Obj = {"conditions": [condition]}
+def _status(conditions: list[Condition], child: Obj | None, token: IssuedToken | None) -> Obj:
+    status: Obj = {"conditions": conditions}
     if child is not None:
         name = child["metadata"]["name"]
         status["secretName"] = name
@@ -284,32 +345,24 @@ def sync(request: Obj, issuer: TokenIssuer, settings: Settings) -> tuple[SyncRes
     related = optional_mapping(request.get("related"), "related")
     related_secrets = optional_mapping(related.get(SECRET_CHILD_KEY), f"related[{SECRET_CHILD_KEY!r}]")
 
+    note = ""
     try:
         spec = _token_spec(parent)
         credential = _credential(related_secrets, spec.cluster, settings)
+        spec, note = _allowed(parent, spec, credential)
         source = _source(spec, credential)
         if current is not None and current[1] == source and now < current[0].renew_at(settings.renew_fraction):
             token = current[0]
             outcome = "TokenCurrent"
         else:
+            _check_consent(issuer, credential, spec, parent.namespace)
             try:
                 token = issuer.request_token(credential, spec)
             except RemoteError as err:
                 raise ImportFailure(err.reason, err.message) from None
             outcome = "TokenIssued"
     except ImportFailure as failure:
-        kept = _kept_secret(observed) if observed is not None else None
-        message = failure.message
-        if current is not None:
-            until = format_time(current[0].expires_at)
-            message += f'; Secret "{names.secret_name(parent.name)}" keeps the previous token until {until}'
-        condition = _condition(parent, False, failure.reason, message, now)
-        response: SyncResponse = {
-            "status": _status(condition, kept, current[0] if current else None),
-            "children": [kept] if kept is not None else [],
-            "resyncAfterSeconds": _retry_after(condition, now, settings),
-        }
-        return response, failure.reason
+        return _failed(parent, failure, observed, current, now, settings), failure.reason
 
     desired = _desired_secret(parent, spec, credential, token)
     renew_at = token.renew_at(settings.renew_fraction)
@@ -318,10 +371,45 @@ def sync(request: Obj, issuer: TokenIssuer, settings: Settings) -> tuple[SyncRes
         f'"{desired["metadata"]["name"]}"; it expires at {format_time(token.expires_at)} '
         f"and renews at {format_time(renew_at)}"
     )
-    condition = _condition(parent, True, "TokenIssued", message, now)
-    response = {
-        "status": _status(condition, desired, token),
+    conditions = [
+        _condition(parent, True, "TokenIssued", message + note, now),
+        _condition(parent, False, "RenewalOnTrack", f"renews at {format_time(renew_at)}", now, EXPIRING),
+    ]
+    response: SyncResponse = {
+        "status": _status(conditions, desired, token),
         "children": [desired],
         "resyncAfterSeconds": max(1.0, round((renew_at - now).total_seconds(), 3)),
     }
     return response, outcome
+
+
+def _failed(
+    parent: Parent,
+    failure: ImportFailure,
+    observed: Obj | None,
+    current: tuple[IssuedToken, str] | None,
+    now: datetime,
+    settings: Settings,
+) -> SyncResponse:
+    """The response when no token could be had: the last good Secret is kept, unless the import is not
+    allowed (then it goes, with its token); retry after a delay that grows while the failure lasts."""
+    kept = _kept_secret(observed) if observed is not None and not failure.revoke else None
+    token = current[0] if current is not None and kept is not None else None
+    message = failure.message
+    if token is not None:
+        until = format_time(token.expires_at)
+        message += f'; Secret "{names.secret_name(parent.name)}" keeps the previous token until {until}'
+    ready = _condition(parent, False, failure.reason, message, now)
+    if token is not None and now >= token.renew_at(settings.renew_fraction):
+        expiring = _condition(
+            parent, True, "RenewalFailing",
+            f"the token expires at {format_time(token.expires_at)} and renewing it keeps failing ({failure.reason})",
+            now, EXPIRING,
+        )  # fmt: skip
+    else:
+        expiring = _condition(parent, False, "NoTokenAtRisk", "no token is past its renewal time", now, EXPIRING)
+    return {
+        "status": _status([ready, expiring], kept, token),
+        "children": [kept] if kept is not None else [],
+        "resyncAfterSeconds": _retry_after(ready, now, settings),
+    }

@@ -73,7 +73,7 @@ def test_readme_curl_examples(served: tuple[str, Path]) -> None:
     mutate = json.loads(outputs["mutate"])
     assert mutate["response"]["allowed"] is True and mutate["response"]["patchType"] == "JSONPatch"
     sync = json.loads(outputs["sync"])
-    [condition] = sync["status"]["conditions"]
+    [condition] = [c for c in sync["status"]["conditions"] if c["type"] == "Ready"]
     assert (condition["status"], condition["reason"]) == ("False", "RemoteUnreachable")
     assert sync["children"] == [] and sync["resyncAfterSeconds"] == 5.0
     assert (

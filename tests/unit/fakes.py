@@ -40,6 +40,15 @@ class FakeIssuer:
     lifetime: timedelta = timedelta(hours=1)
     error: RemoteError | None = None
     calls: list[tuple[Credential, TokenSpec]] = field(default_factory=list)
+    #: The remote service account's annotations (None: it does not exist).
+    remote_annotations: dict[str, str] | None = field(default_factory=dict)
+    lookups: int = 0
+
+    def service_account_annotations(self, credential: Credential, spec: TokenSpec) -> dict[str, str]:
+        self.lookups += 1
+        if self.remote_annotations is None:
+            raise RemoteError("RemoteServiceAccountNotFound", f"cannot get service account {spec.name}: 404", 404)
+        return self.remote_annotations
 
     def request_token(self, credential: Credential, spec: TokenSpec) -> IssuedToken:
         self.calls.append((credential, spec))

@@ -15,9 +15,8 @@ from hooks.wire import BadRequest, Obj
 from .fakes import NOW, FakeIssuer, credential, observed, parent, settings, sync_request
 
 
-def ready(response: Obj) -> Obj:
-    [condition] = response["status"]["conditions"]
-    assert condition["type"] == "Ready"
+def ready(response: Obj, kind: str = "Ready") -> Obj:
+    [condition] = [c for c in response["status"]["conditions"] if c["type"] == kind]
     return condition
 
 
