@@ -8,6 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from hooks import contract, names
+from hooks.policy import Policy
+
 from . import doctor as doctor_module
 from . import export as export_module
 from . import steps
@@ -61,6 +64,27 @@ def _pair_arguments(parser: argparse.ArgumentParser, command: str) -> None:
             "kubeconfig's (e.g. kind: https://cluster2-control-plane:6443); rotate keeps the one bootstrap wrote",
         )  # fmt: skip
     if command == "bootstrap":
+        policy_flags = parser.add_argument_group(
+            "policy",
+            "Written on TARGET's cluster credential Secret (annotations an admin may also edit with kubectl);\n"
+            "each run sets exactly the policy its flags give.",
+        )
+        policy_flags.add_argument(
+            "--allow-namespace", action="append", dest="allow_namespaces", metavar="NAMESPACE",
+            help="only this namespace of TARGET may import from SOURCE (repeatable; default: all)",
+        )  # fmt: skip
+        policy_flags.add_argument(
+            "--require-consent", action="store_true",
+            help="a service account of SOURCE is importable only if it carries the annotation "
+            f"{contract.IMPORTABLE_BY_ANNOTATION}=TARGET-NAME/NAMESPACE",
+        )  # fmt: skip
+        policy_flags.add_argument(
+            "--max-expiration", metavar="DURATION", help="cap on the token lifetime imports get (e.g. 1h, 24h)"
+        )
+        policy_flags.add_argument(
+            "--allow-audience", action="append", dest="allow_audiences", metavar="AUDIENCE",
+            help="an audience imports may ask for (repeatable; default: any)",
+        )  # fmt: skip
         parser.add_argument(
             "-n", "--namespace", action="append", dest="namespaces", default=[], metavar="NAMESPACE",
             help="only allow tokens of service accounts in NAMESPACE of SOURCE (repeatable; default: all)",
@@ -126,6 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _policy(args: argparse.Namespace) -> Policy:
+    for namespace in args.allow_namespaces or []:
+        if not names.is_dns1123_label(namespace) and namespace != "*":
+            raise CommandError(f'invalid --allow-namespace "{namespace}"', "give a namespace name")
+    return Policy(
+        allowed_namespaces=frozenset(args.allow_namespaces) if args.allow_namespaces else None,
+        require_consent=args.require_consent,
+        max_expiration_seconds=export_module.parse_duration(args.max_expiration) if args.max_expiration else None,
+        allowed_audiences=frozenset(args.allow_audiences) if args.allow_audiences else None,
+    )
+
+
 def say(text: str) -> None:
     print(text, flush=True)
 
@@ -142,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         if server and not server.startswith("https://"):
             raise CommandError(f'invalid --source-server "{server}"', "it must be an https:// URL")
         if args.command == "bootstrap":
-            steps.bootstrap(target, source, args.namespaces, say, server)
+            steps.bootstrap(target, source, args.namespaces, say, server, _policy(args))
         elif args.command == "rotate":
             steps.rotate(target, source, say, server)
         else:

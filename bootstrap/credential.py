@@ -7,6 +7,7 @@ hook asks Metacontroller for exactly this Secret.
 
 from hooks import contract, names
 from hooks.kubeconfig import ClusterEndpoint, build_kubeconfig, encode_data
+from hooks.policy import Policy
 from hooks.wire import Obj
 
 
@@ -14,8 +15,9 @@ def credential_secret_name(source_cluster: str) -> str:
     return f"cluster-{source_cluster}"
 
 
-def credential_secret(source_cluster: str, endpoint: ClusterEndpoint, token: str) -> Obj:
-    """The credential Secret for source_cluster, whose importer authenticates with token."""
+def credential_secret(source_cluster: str, endpoint: ClusterEndpoint, token: str, policy: Policy | None = None) -> Obj:
+    """The credential Secret for source_cluster, whose importer authenticates with token; policy goes
+    in its annotations."""
     if error := names.dns1123_subdomain_error("cluster name", source_cluster):
         raise ValueError(error)
     config = build_kubeconfig(source_cluster, endpoint, namespace="", token=token, token_file=None)
@@ -26,6 +28,7 @@ def credential_secret(source_cluster: str, endpoint: ClusterEndpoint, token: str
             "name": credential_secret_name(source_cluster),
             "namespace": contract.CREDENTIALS_NAMESPACE,
             "labels": {contract.CLUSTER_NAME_LABEL: source_cluster},
+            "annotations": (policy or Policy()).annotations(),
         },
         "type": "Opaque",
         "data": encode_data({contract.CREDENTIAL_CONFIG_KEY: config}),

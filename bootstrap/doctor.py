@@ -7,7 +7,7 @@ import urllib3
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from hooks import contract
+from hooks import contract, policy
 from hooks.kube import client_for
 from hooks.kubeconfig import KubeconfigError, credential_kubeconfig
 from hooks.wire import Obj
@@ -48,10 +48,12 @@ def _credential(secret: k8s.V1Secret, imports: list[Obj], say: Say, report: Repo
     try:
         raw = base64.b64decode((secret.data or {}).get(contract.CREDENTIAL_CONFIG_KEY, ""))
         config, _ = credential_kubeconfig(raw.decode("utf-8", errors="replace"))
+        rules = policy.parse(secret.metadata.annotations or {})
         api = client_for(config)
     except (KubeconfigError, ValueError) as err:
-        report.check(say, False, f"its kubeconfig is unusable: {err}; re-run `kubemcsa bootstrap`")
+        report.check(say, False, f"it is unusable: {err}; re-run `kubemcsa bootstrap`")
         return
+    say(f"  info  policy: {rules.describe()}")
     try:
         review = k8s.AuthenticationV1Api(api).create_self_subject_review(
             {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}, _request_timeout=TIMEOUT

@@ -7,14 +7,16 @@ import base64
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import urllib3
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from hooks import contract
+from hooks import contract, policy
 from hooks.kubeconfig import ClusterEndpoint, KubeconfigError, credential_kubeconfig
+from hooks.policy import Policy
 
 from . import importer
 from .credential import credential_secret, credential_secret_name
@@ -182,26 +184,36 @@ def _new_token(source: Cluster, target: str, say: Say) -> tuple[str, str]:
 
 
 def _install_credential(
-    target: Cluster, source: Cluster, token: str, say: Say, endpoint: ClusterEndpoint | None = None
+    target: Cluster, source: Cluster, token: str, say: Say, endpoint: ClusterEndpoint, rules: Policy
 ) -> None:
-    """The cluster credential in target for source, with source's endpoint (or endpoint, if given)."""
+    """The cluster credential in target for source: endpoint, token and policy."""
     place = where(target, "target")
     core = k8s.CoreV1Api(target.api)
     _ensure_namespace(target, place, say)
-    secret = credential_secret(source.name, endpoint or source.endpoint, token)
+    secret = credential_secret(source.name, endpoint, token, rules)
     name = credential_secret_name(source.name)
+
+    def up_to_date(current: k8s.V1Secret) -> bool:
+        labels, annotations = current.metadata.labels or {}, current.metadata.annotations or {}
+        ours = {k: v for k, v in annotations.items() if k in policy.ANNOTATIONS}
+        return (
+            (current.data or {}) == secret["data"]
+            and labels.items() >= secret["metadata"]["labels"].items()
+            and ours == secret["metadata"]["annotations"]
+        )
+
     ensure(
         f'cluster credential Secret "{NS}/{name}" for cluster "{source.name}"', place, say,
         lambda: core.read_namespaced_secret(name, NS),
         lambda: core.create_namespaced_secret(NS, secret),
-        lambda current: (current.data or {}) == secret["data"] and (current.metadata.labels or {}).items()
-        >= secret["metadata"]["labels"].items(),
+        up_to_date,
         lambda current: core.replace_namespaced_secret(name, NS, secret),
     )  # fmt: skip
+    say(f'  policy of cluster "{source.name}" in {place}: {rules.describe()}')
 
 
-def _installed_endpoint(target: Cluster, source: Cluster) -> ClusterEndpoint | None:
-    """The server and CA that target's current credential for source uses, if it has a readable one."""
+def _installed(target: Cluster, source: Cluster) -> tuple[ClusterEndpoint, Policy] | None:
+    """The server, CA and policy of target's current credential for source, if it has a readable one."""
     name = credential_secret_name(source.name)
     with calling("read", f'cluster credential Secret "{NS}/{name}"', where(target, "target")):
         try:
@@ -212,8 +224,9 @@ def _installed_endpoint(target: Cluster, source: Cluster) -> ClusterEndpoint | N
             return None
     try:
         raw = base64.b64decode((secret.data or {}).get(contract.CREDENTIAL_CONFIG_KEY, ""))
-        return credential_kubeconfig(raw.decode("utf-8", errors="replace"))[1]
-    except KubeconfigError:
+        endpoint = credential_kubeconfig(raw.decode("utf-8", errors="replace"))[1]
+        return endpoint, policy.parse(secret.metadata.annotations or {})
+    except (KubeconfigError, policy.PolicyError):
         return None
 
 
@@ -228,32 +241,43 @@ def _current_token(source: Cluster, target: str) -> str | None:
 # -- commands -------------------------------------------------------------------------------------
 
 
-def bootstrap(target: Cluster, source: Cluster, namespaces: list[str], say: Say, server: str | None = None) -> None:
-    """Let target import service accounts of source (in namespaces, or all). The credential names
-    source's server as the kubeconfig does, or server, when target reaches source at another address."""
+def bootstrap(
+    target: Cluster,
+    source: Cluster,
+    namespaces: list[str],
+    say: Say,
+    server: str | None = None,
+    rules: Policy | None = None,
+) -> None:
+    """Let target import service accounts of source (in namespaces, or all), under rules. The credential
+    names source's server as the kubeconfig does, or server, when target reaches source at another address."""
     _grant(source, target.name, namespaces, say)
     token = _current_token(source, target.name)
     if token is None:
         _, token = _new_token(source, target.name, say)
     else:
         say(f'a token Secret for service account "{NS}/{target.name}" already exists in {where(source, "source")}')
-    endpoint = ClusterEndpoint(server, source.endpoint.ca_pem) if server else None
-    _install_credential(target, source, token, say, endpoint)
+    endpoint = ClusterEndpoint(server, source.endpoint.ca_pem) if server else source.endpoint
+    rules = replace(rules or Policy(), importing_cluster=target.name)
+    _install_credential(target, source, token, say, endpoint, rules)
 
 
 def rotate(target: Cluster, source: Cluster, say: Say, server: str | None = None) -> None:
     """A new importer credential in place of the old ones, which stop working. The credential keeps the
-    server URL it had (given with --source-server at bootstrap), unless server is given."""
+    server URL (given with --source-server at bootstrap) and the policy it had, unless server is given."""
     old = _token_secrets(source, target.name)
     if not old:
         raise CommandError(
             f'cannot rotate the credential of cluster "{target.name}" in {where(source, "source")}: none exists',
             f"run `kubemcsa bootstrap {target.context} {source.context}` first",
         )
-    installed = _installed_endpoint(target, source)
-    endpoint = ClusterEndpoint(server, source.endpoint.ca_pem) if server else installed or source.endpoint
+    installed = _installed(target, source)
+    endpoint = installed[0] if installed else source.endpoint
+    if server:
+        endpoint = ClusterEndpoint(server, source.endpoint.ca_pem)
+    rules = installed[1] if installed else Policy(importing_cluster=target.name)
     _, token = _new_token(source, target.name, say)
-    _install_credential(target, source, token, say, endpoint)
+    _install_credential(target, source, token, say, endpoint, rules)
     core = k8s.CoreV1Api(source.api)
     for secret in old:
         delete(f'old token Secret "{NS}/{secret.metadata.name}"', where(source, "source"), say,

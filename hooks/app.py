@@ -14,8 +14,8 @@ from .customize import customize
 from .mutate import admit, parse_review, review_response
 from .settings import Settings
 from .sync import Credential, RemoteError, TokenIssuer, TokenSpec, sync
-from .token import IssuedToken
-from .wire import BadRequest, Obj, require_mapping
+from .token import IssuedToken, parse_time
+from .wire import BadRequest, Obj, mapping, require_mapping
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,10 @@ def create_app(settings: Settings | None = None, issuer: TokenIssuer | None = No
     def handle_sync(body: Obj) -> tuple[Any, str, str, str, dict[str, Any]]:
         response, outcome = sync(body, counted, settings)
         namespace, name = _object_ref(body.get("parent"))
+        expires = parse_time(response["status"].get("tokenExpirationTimestamp"))
+        cluster = mapping(mapping(body["parent"]).get("spec")).get("clusterName")
+        if expires is not None and isinstance(cluster, str):
+            metrics.TOKEN_EXPIRATION.labels(namespace, name, cluster).set(expires.timestamp())
         extra = {"kind": "ServiceAccountImport", "resync_after_seconds": response["resyncAfterSeconds"]}
         return response, outcome, namespace, name, extra
 

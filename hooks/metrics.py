@@ -6,7 +6,7 @@ Under gunicorn with several workers, set PROMETHEUS_MULTIPROC_DIR (the gunicorn 
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 NAMESPACE = "multicluster_service_account"
@@ -26,6 +26,14 @@ TOKEN_REQUESTS = Counter(
     "TokenRequests sent to remote clusters, by cluster and outcome (a Ready reason).",
     ["cluster", "outcome"],
     namespace=NAMESPACE,
+)
+
+TOKEN_EXPIRATION = Gauge(
+    "token_expiration_timestamp_seconds",
+    "When the token in each import's Secret expires (Unix time), as of the import's last sync.",
+    ["namespace", "name", "cluster"],
+    namespace=NAMESPACE,
+    multiprocess_mode="mostrecent",
 )
 
 

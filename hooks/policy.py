@@ -9,6 +9,15 @@ from dataclasses import dataclass
 from . import contract
 from .wire import Obj
 
+#: Every annotation a policy may write on a credential Secret.
+ANNOTATIONS = (
+    contract.ALLOWED_NAMESPACES_ANNOTATION,
+    contract.REQUIRE_CONSENT_ANNOTATION,
+    contract.IMPORTING_CLUSTER_ANNOTATION,
+    contract.MAX_EXPIRATION_ANNOTATION,
+    contract.ALLOWED_AUDIENCES_ANNOTATION,
+)
+
 
 class PolicyError(ValueError):
     """A policy annotation that cannot be read; the message names it."""

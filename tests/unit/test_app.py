@@ -108,6 +108,9 @@ def test_health_and_metrics(client: FlaskClient) -> None:
     assert 'multicluster_service_account_hook_requests_total{endpoint="sync",outcome="TokenIssued"}' in text
     assert 'multicluster_service_account_token_requests_total{cluster="cluster2",outcome="TokenIssued"}' in text
     assert "multicluster_service_account_hook_request_duration_seconds_bucket" in text
+    labels = 'cluster="cluster2",name="cluster2-default-pod-lister",namespace="default"'
+    expiry = f"multicluster_service_account_token_expiration_timestamp_seconds{{{labels}}}"
+    assert f"{expiry} 1.7959572e+09" in text  # 2026-11-29T13:00:00Z
 
 
 def test_one_log_line_per_request_without_secrets(client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
