@@ -13,8 +13,9 @@ cleanup() { kind delete cluster --name cluster1; kind delete cluster --name clus
 kind create cluster --name cluster1
 kind create cluster --name cluster2
 docker build -t multicluster-service-account:0.1.0 .
-docker build -t multicluster-client:0.1.0 -f examples/multicluster-client/Dockerfile .
-kind load docker-image multicluster-service-account:0.1.0 multicluster-client:0.1.0 --name cluster1
+docker build -t multicluster-service-account-example-multicluster-client:latest -f examples/multicluster-client/Dockerfile .
+kind load docker-image multicluster-service-account:0.1.0 multicluster-service-account-example-multicluster-client:latest \
+    --name cluster1
 
 # Install in cluster1 (the README's commands; kind names the contexts kind-cluster1, kind-cluster2).
 kubectl --context kind-cluster1 apply -k "$METACONTROLLER"

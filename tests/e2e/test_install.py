@@ -112,7 +112,7 @@ def test_the_hooks_pod_is_restricted(testbed: Bed) -> None:
 
 
 def test_applying_the_manifests_again_keeps_the_certificate_and_ca_bundle(testbed: Bed) -> None:
-    # On cluster2, which the walkthrough does not install into: install, certify, apply again both ways.
+    # On cluster2, where nothing imports: install, certify, apply again both ways.
     install(testbed.kubeconfig, "cluster2")
     try:
         certify(testbed.kubeconfig, "cluster2")
@@ -124,7 +124,8 @@ def test_applying_the_manifests_again_keeps_the_certificate_and_ca_bundle(testbe
             again = k8s.AdmissionregistrationV1Api(testbed.api2).read_mutating_webhook_configuration(WEBHOOK)
             assert again.webhooks[0].client_config.ca_bundle == bundle.webhooks[0].client_config.ca_bundle
     finally:
-        kubectl(testbed.kubeconfig, "--context", "cluster2", "delete", "--wait=false", "-k", str(REPO / "manifests"))
+        # Not `delete -k`: the namespace also holds cluster2's importer identity for cluster1.
+        kubectl(testbed.kubeconfig, "--context", "cluster2", "delete", "mutatingwebhookconfiguration", WEBHOOK)
 
 
 def test_cert_manager_overlay_swaps_the_certificate_step_for_cert_manager(tmp_path: Path) -> None:

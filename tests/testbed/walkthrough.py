@@ -1,6 +1,9 @@
 """The seed's walkthrough, step by step, saying what it checks. Run by `make demo` and by the e2e tests."""
 
 import base64
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,8 +12,10 @@ import yaml
 from kubernetes import client as k8s
 
 from hooks import contract, names
+from multicluster_service_account import ROOT_ENV
 
 from .bed import Bed
+from .cluster import REPO
 from .scenario import (
     enable_namespace,
     eventually,
@@ -86,16 +91,22 @@ def run(bed: Bed, workdir: Path, say: Callable[[str], None]) -> Outcome:
     assert (mounted.mount_path, mounted.read_only, mounted.sub_path) == (f"{contract.MOUNT_ROOT}/{IMPORT}", True, None)
     say(f"  volume {volume.name} (secret {volume.secret.secret_name}) at {mounted.mount_path}, read-only")
 
-    say("Check: with the mounted kubeconfig, a client lists the pods of cluster2's default namespace")
-    kubeconfig = mount(secret, workdir / IMPORT)  # the files, as the kubelet writes them
-    listing = kubectl(kubeconfig, "get", "pods")
+    say("Check: the multicluster-client example, on the mounted files, lists the pods of cluster2's namespace default")
+    mounts = workdir / "serviceaccountimports"
+    kubeconfig = mount(secret, mounts / IMPORT)  # the files, as the kubelet writes them
+    client = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "multicluster-client" / "main.py")],
+        env={**os.environ, "PYTHONPATH": str(REPO), ROOT_ENV: str(mounts)},
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert client.returncode == 0, client.stderr
     say(
-        "  $ kubectl --kubeconfig .../config get pods\n"
-        + "\n".join("  " + line for line in listing.stdout.splitlines())
+        "  $ python examples/multicluster-client/main.py\n"
+        + "\n".join("  " + line for line in client.stdout.splitlines())
     )
-    listed = [line.split()[0] for line in listing.stdout.splitlines()[1:]]
+    listed = client.stdout.split("Listing pods...\n", 1)[1].split()
     assert "nginx" in listed
     denied = kubectl(kubeconfig, "get", "pods", "-n", "kube-system", check=False)
     assert denied.returncode != 0 and "forbidden" in denied.stderr.lower()
-    say("  and nothing else: listing pods in kube-system is forbidden")
+    say("  and nothing else: with the same kubeconfig, kubectl may not list pods in kube-system")
     return Outcome(secret, stored, kubeconfig, listed)
