@@ -14,6 +14,11 @@ from . import contract
 from .wire import Obj
 
 
+#: libyaml's safe loader and dumper when PyYAML has them (its wheels do): 10 to 20 times faster.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 class KubeconfigError(ValueError):
     """A kubeconfig that cannot be used; the message never quotes its content."""
 
@@ -50,13 +55,13 @@ def build_kubeconfig(name: str, endpoint: ClusterEndpoint, namespace: str, token
         "current-context": name,
         "preferences": {},
     }
-    return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+    return yaml.dump(config, Dumper=_DUMPER, sort_keys=False, default_flow_style=False)
 
 
 def load_kubeconfig(text: str) -> Obj:
     """The parsed kubeconfig, or KubeconfigError if it is not a kubeconfig with a current context."""
     try:
-        config = yaml.safe_load(text)
+        config = yaml.load(text, Loader=_LOADER)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -153,7 +153,12 @@ def admit(review: Review) -> tuple[AdmissionResponse, list[str]]:
             f"got {annotations[contract.KUBECONFIG_ENV_ANNOTATION]!r}",
         ), []
     mutated = mutated_pod(review.pod, imports, set_kubeconfig=opt_in in TRUE_VALUES)
-    patch = jsonpatch.make_patch(review.pod, mutated).patch
+    # Only spec changes: diffing it alone (not the whole pod) is the cheaper patch to compute.
+    spec = review.pod.get("spec")
+    if isinstance(spec, dict):
+        patch = [{**op, "path": "/spec" + op["path"]} for op in jsonpatch.make_patch(spec, mutated["spec"]).patch]
+    else:
+        patch = [{"op": "add", "path": "/spec", "value": mutated["spec"]}]
     response: AdmissionResponse = {"uid": review.uid, "allowed": True}
     if patch:
         response["patchType"] = "JSONPatch"

@@ -233,3 +233,10 @@ def test_hashed_volume_names_never_equal_plain_ones() -> None:
     plain_lookalike = hashed.removeprefix("saih-")
     admitted, _ = run(pod(f"b.c,{plain_lookalike}"))
     assert len({v["name"] for v in admitted["spec"]["volumes"]}) == 2
+
+
+def test_pod_with_no_spec_key_gets_one() -> None:
+    obj = pod("a")
+    del obj["spec"]
+    admitted, response = run(obj)
+    assert response["allowed"] is True and admitted["spec"]["volumes"][0]["name"] == "sai-a"
