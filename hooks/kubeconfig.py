@@ -13,7 +13,6 @@ import yaml
 from . import contract
 from .wire import Obj
 
-
 #: libyaml's safe loader and dumper when PyYAML has them (its wheels do): 10 to 20 times faster.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
