@@ -8,7 +8,7 @@ SERVE_ADDRESS ?= 127.0.0.1:8443
 TESTBED_DIR ?= .testbed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint test unit e2e serve testbed-build testbed-up testbed-down demo clean
+.PHONY: help venv lint test unit e2e serve testbed-build testbed-up testbed-down demo bench clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -52,6 +52,11 @@ testbed-down: venv ## Stop the clusters started by testbed-up.
 
 demo: venv testbed-build ## Run the seed's two-cluster walkthrough on loopback, step by step.
 	$(BIN)/python -m tests.demo
+
+bench: venv testbed-build ## Benchmarks (BENCH_QUICK=1 for a short run); installs wrk from Debian if missing.
+	@command -v wrk >/dev/null || apt-get install -y wrk >/dev/null || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null) \
+		|| { echo "error: cannot install wrk; install it (Debian: apt-get install wrk)" >&2; exit 1; }
+	$(BIN)/python -m bench.run
 
 clean: ## Remove the virtualenv and local state (not the cached Kubernetes binaries).
 	rm -rf $(VENV) $(SERVE_DIR) $(TESTBED_DIR) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -6,13 +6,10 @@ a Secret that does not exist yet: like any secret volume, the pod waits for it.
 """
 
 import base64
-import copy
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Final
-
-import jsonpatch
+from typing import Final
 
 from . import contract, names
 from .wire import (
@@ -20,6 +17,7 @@ from .wire import (
     AdmissionReviewResponse,
     BadRequest,
     Obj,
+    PatchOperation,
     mapping,
     optional_mapping,
     require_mapping,
@@ -83,45 +81,56 @@ def _deny(uid: str, message: str) -> AdmissionResponse:
     return {"uid": uid, "allowed": False, "status": {"code": 400, "reason": "BadRequest", "message": message}}
 
 
-def _list(obj: Obj, key: str) -> list[Any]:
-    """obj[key] as a list, made an empty one if it is missing or null."""
-    value = obj.get(key)
-    if not isinstance(value, list):
-        value = obj[key] = []
-    return value
+def _append(ops: list[PatchOperation], parent: Obj, path: str, key: str, items: list[Obj]) -> None:
+    """JSON Patch operations that append items to parent[key] (at path), creating the list if it is
+    missing or null."""
+    if not items:
+        return
+    if isinstance(parent.get(key), list):
+        ops.extend({"op": "add", "path": f"{path}/{key}/-", "value": item} for item in items)
+    else:
+        ops.append({"op": "add", "path": f"{path}/{key}", "value": items})
 
 
-def _mount_into(container: Obj, mounts: list[Obj], kubeconfig: str | None) -> None:
-    existing = _list(container, "volumeMounts")
-    paths = {m.get("mountPath") for m in existing if isinstance(m, dict)}
-    existing.extend(m for m in mounts if m["mountPath"] not in paths)
-    if kubeconfig is not None:
-        env = _list(container, "env")
-        if not any(isinstance(e, dict) and e.get("name") == contract.KUBECONFIG_ENV for e in env):
-            env.append({"name": contract.KUBECONFIG_ENV, "value": kubeconfig})
-
-
-def mutated_pod(pod: Obj, imports: list[str], set_kubeconfig: bool) -> Obj:
-    """A copy of pod with a volume per import, mounted read-only in every (init) container."""
-    mutated = copy.deepcopy(pod)
-    if not isinstance(mutated.get("spec"), dict):
-        mutated["spec"] = {}
-    spec = mutated["spec"]
-    volumes = _list(spec, "volumes")
-    have = {v.get("name") for v in volumes if isinstance(v, dict)}
-    mounts = []
+def patch_operations(pod: Obj, imports: list[str], set_kubeconfig: bool) -> list[PatchOperation]:
+    """The JSON Patch that gives pod a volume per import, mounted read-only in every (init) container
+    (and KUBECONFIG, if set_kubeconfig, where unset). Built directly rather than by diffing a mutated
+    copy: the diff was 90% of the webhook's time on a realistic pod (see bench/). Nothing that is
+    already there is added again, so the patch of a mutated pod is empty."""
+    ops: list[PatchOperation] = []
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        ops.append({"op": "add", "path": "/spec", "value": {}})
+        spec = {}
+    volumes = spec.get("volumes")
+    have = {v.get("name") for v in volumes if isinstance(v, dict)} if isinstance(volumes, list) else set()
+    new_volumes, mounts = [], []
     for name in imports:
         volume = names.volume_name(name)
         if volume not in have:
-            volumes.append({"name": volume, "secret": {"secretName": names.secret_name(name)}})
+            new_volumes.append({"name": volume, "secret": {"secretName": names.secret_name(name)}})
             have.add(volume)
         mounts.append({"name": volume, "mountPath": f"{contract.MOUNT_ROOT}/{name}", "readOnly": True})
-    kubeconfig = ":".join(f"{m['mountPath']}/{contract.CONFIG_KEY}" for m in mounts) if set_kubeconfig else None
+    _append(ops, spec, "/spec", "volumes", new_volumes)
+    kubeconfig = ":".join(f"{m['mountPath']}/{contract.CONFIG_KEY}" for m in mounts)
     for key in ("initContainers", "containers"):
-        for container in spec.get(key) or []:
-            if isinstance(container, dict):
-                _mount_into(container, mounts, kubeconfig)
-    return mutated
+        containers = spec.get(key)
+        for index, container in enumerate(containers if isinstance(containers, list) else []):
+            if not isinstance(container, dict):
+                continue
+            path = f"/spec/{key}/{index}"
+            existing = container.get("volumeMounts")
+            paths = (
+                {m.get("mountPath") for m in existing if isinstance(m, dict)} if isinstance(existing, list) else set()
+            )
+            _append(ops, container, path, "volumeMounts", [m for m in mounts if m["mountPath"] not in paths])
+            env = container.get("env")
+            has_kubeconfig = isinstance(env, list) and any(
+                isinstance(e, dict) and e.get("name") == contract.KUBECONFIG_ENV for e in env
+            )
+            if set_kubeconfig and not has_kubeconfig:
+                _append(ops, container, path, "env", [{"name": contract.KUBECONFIG_ENV, "value": kubeconfig}])
+    return ops
 
 
 def admit(review: Review) -> tuple[AdmissionResponse, list[str]]:
@@ -152,13 +161,7 @@ def admit(review: Review) -> tuple[AdmissionResponse, list[str]]:
             f'annotation {contract.KUBECONFIG_ENV_ANNOTATION} must be "true" or "false", '
             f"got {annotations[contract.KUBECONFIG_ENV_ANNOTATION]!r}",
         ), []
-    mutated = mutated_pod(review.pod, imports, set_kubeconfig=opt_in in TRUE_VALUES)
-    # Only spec changes: diffing it alone (not the whole pod) is the cheaper patch to compute.
-    spec = review.pod.get("spec")
-    if isinstance(spec, dict):
-        patch = [{**op, "path": "/spec" + op["path"]} for op in jsonpatch.make_patch(spec, mutated["spec"]).patch]
-    else:
-        patch = [{"op": "add", "path": "/spec", "value": mutated["spec"]}]
+    patch = patch_operations(review.pod, imports, set_kubeconfig=opt_in in TRUE_VALUES)
     response: AdmissionResponse = {"uid": review.uid, "allowed": True}
     if patch:
         response["patchType"] = "JSONPatch"

@@ -31,6 +31,7 @@ class Bed:
     files: ServingFiles
     hooks_url: str
     hooks_log: Path
+    hooks_pid: int
     #: Every token seen, to check that none reaches the hooks' log.
     tokens: set[str] = field(default_factory=set)
 
@@ -72,12 +73,13 @@ def running_bed(directory: Path, say: Callable[[str], None] = lambda _: None) ->
         say("\n".join("  " + line for line in certify(kubeconfig, "cluster1").stdout.splitlines()))
         files = serving_files_from_cluster(api1, directory / "hooks")
         hooks_log = directory / "hooks.log"
-        with gunicorn_hooks(files, hooks_log) as url:
+        with gunicorn_hooks(files, hooks_log) as served:
+            url = served.url
             point_webhook_at(api1, url)
             say("$ kubemcsa bootstrap cluster1 cluster2")
             bootstrapped = kubemcsa("bootstrap", "--kubeconfig", str(kubeconfig), "cluster1", "cluster2")
             say("\n".join("  " + line for line in bootstrapped.stdout.splitlines()))
-            bed = Bed(directory, kubeconfig, cluster1, cluster2, api1, api2, files, url, hooks_log)
+            bed = Bed(directory, kubeconfig, cluster1, cluster2, api1, api2, files, url, hooks_log, served.pid)
             bed.tokens.add(bed.importer_token("cluster2"))
             yield bed
     finally:

@@ -48,9 +48,17 @@ def _wait_healthy(url: str, files: ServingFiles, check: "subprocess.Popen[bytes]
     raise ControlPlaneError(f"the hooks server at {url} did not become healthy in 30s")
 
 
+@dataclass(frozen=True)
+class Served:
+    url: str
+    pid: int  # gunicorn's master process
+
+
 @contextmanager
-def gunicorn_hooks(files: ServingFiles, log: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """The hooks under gunicorn with the project's gunicorn config; yields its https URL."""
+def gunicorn_hooks(
+    files: ServingFiles, log: Path, env: dict[str, str] | None = None, app: str = "hooks:create_app()"
+) -> Iterator[Served]:
+    """app (default: the hooks) under gunicorn with the project's gunicorn config, over TLS on loopback."""
     port = free_port()
     environ = {
         **os.environ,
@@ -62,7 +70,7 @@ def gunicorn_hooks(files: ServingFiles, log: Path, env: dict[str, str] | None = 
     gunicorn = Path(sys.executable).parent / "gunicorn"
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [str(gunicorn), "-c", str(REPO / "hooks" / "gunicorn.conf.py"), "hooks:create_app()"],
+            [str(gunicorn), "-c", str(REPO / "hooks" / "gunicorn.conf.py"), app],
             cwd=REPO,
             env=environ,
             stdout=out,
@@ -72,7 +80,7 @@ def gunicorn_hooks(files: ServingFiles, log: Path, env: dict[str, str] | None = 
     url = f"https://127.0.0.1:{port}"
     try:
         _wait_healthy(url, files, process, log)
-        yield url
+        yield Served(url, process.pid)
     finally:
         process.terminate()
         try:

@@ -1,0 +1,323 @@
+"""`make bench`: what the hooks cost, as ratios measured side by side in one run on this machine.
+
+1. Admission: POST /mutate (a realistic pod, two imports) under gunicorn with the production settings,
+   against a no-op endpoint (bench/noop.py) with the same body under the same gunicorn configuration,
+   with wrk; then the latency at half the maximum rate.
+2. Sync: POST /sync with a fresh token (no remote call: counted) and with a renewal due (one
+   TokenRequest to the local cluster2 each).
+3. Through the API server: pod creation in a namespace the webhook serves, against one it does not.
+4. Scale: imports across 10 remote namespaces, synced by the Metacontroller test driver: time, TokenRequests
+   on the first pass and on a second full pass, peak RSS of a gunicorn worker.
+
+BENCH_QUICK=1 makes a short smoke run (shorter loads, 100 imports). Results: a table on stdout and
+bench/results/latest.json.
+"""
+
+import copy
+import json
+import os
+import re
+import shutil
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from kubernetes import client as k8s
+
+from hooks import contract
+from hooks.settings import utc_now
+from hooks.token import format_time
+from tests.testbed.bed import Bed, running_bed
+from tests.testbed.cluster import REPO
+from tests.testbed.hooks_server import gunicorn_hooks
+from tests.testbed.scenario import enable_namespace, eventually, pod_lister, service_account_import
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+SECONDS = 3 if QUICK else 10
+IMPORTS = 100 if QUICK else 1000
+CONNECTIONS = 8
+RESULTS = REPO / "bench" / "results" / "latest.json"
+LUA = REPO / "bench" / "post.lua"
+
+
+@dataclass
+class Row:
+    figure: str
+    value: float
+    unit: str
+    target: str = ""
+    passed: bool | None = None
+
+
+@dataclass(frozen=True)
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, body: Path, seconds: int = SECONDS, connections: int = CONNECTIONS, delay_ms: float = 0) -> Load:
+    """wrk's closed-loop load (or paced, with delay_ms per connection): throughput and latency."""
+    env = {**os.environ, "BENCH_BODY": str(body), "BENCH_DELAY_MS": f"{delay_ms:.3f}"}
+    command = ["wrk", "--latency", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "-s", str(LUA), url]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    percentile = {p: _ms(v, u) for p, v, u in re.findall(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
+    errors = sum(
+        int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|errors: connect|read|write|timeout) (\d+)", out)
+    )
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return Load(rps, percentile["50"], percentile["99"], requests, errors)
+
+
+def metrics(bed: Bed) -> str:
+    context = ssl.create_default_context(cadata=bed.files.ca.read_text())
+    with urllib.request.urlopen(f"{bed.hooks_url}/metrics", context=context, timeout=10) as response:  # noqa: S310
+        return str(response.read().decode())
+
+
+def token_requests(bed: Bed) -> float:
+    pattern = (
+        r'^multicluster_service_account_token_requests_total\{cluster="cluster2",outcome="[A-Za-z]+"\} ([\d.e+]+)$'
+    )
+    return sum(float(v) for v in re.findall(pattern, metrics(bed), re.M))
+
+
+def peak_worker_rss_mb(master: int) -> float:
+    """The largest peak resident set (VmHWM) among gunicorn's worker processes."""
+    peaks = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(master) and "VmHWM" in fields:
+            peaks.append(int(fields["VmHWM"].split()[0]) / 1024)
+    assert peaks, f"no gunicorn worker of process {master}"
+    return max(peaks)
+
+
+def admission_review(imports: str) -> dict[str, object]:
+    """A realistic pod: an init container, two containers with env, mounts and probes, and two imports."""
+    container = {
+        "image": "registry.example.com/team/app:1.2.3",
+        "env": [{"name": f"VAR_{i}", "value": f"value-{i}"} for i in range(8)],
+        "ports": [{"containerPort": 8080, "name": "http"}],
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}},
+    }
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "generateName": "app-7d9c8b-",
+            "namespace": "default",
+            "labels": {"app": "app", "pod-template-hash": "7d9c8b"},
+            "annotations": {contract.IMPORT_NAME_KEY: imports},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "app-7d9c8b", "uid": "1"}],
+        },
+        "spec": {
+            "initContainers": [{**container, "name": "init"}],
+            "containers": [{**container, "name": "app"}, {**container, "name": "sidecar"}],
+            "volumes": [{"name": "data", "emptyDir": {}}],
+            "serviceAccountName": "default",
+        },
+    }
+    request = {
+        "uid": "b0c6e1f0-0000-4000-8000-000000000001",
+        "kind": {"group": "", "version": "v1", "kind": "Pod"},
+        "resource": {"group": "", "version": "v1", "resource": "pods"},
+        "namespace": "default",
+        "operation": "CREATE",
+        "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+        "object": pod,
+    }
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
+
+
+def bench_admission(bed: Bed, work: Path, rows: list[Row]) -> None:
+    body = work / "mutate.json"
+    body.write_text(json.dumps(admission_review("cluster2-default-pod-lister,cluster3-default-pod-lister")))
+    with gunicorn_hooks(bed.files, work / "noop.log", app="bench.noop:create_app()") as noop:
+        wrk(f"{bed.hooks_url}/mutate", body, 2), wrk(f"{noop.url}/mutate", body, 2)  # warm up
+        hooks, baseline = wrk(f"{bed.hooks_url}/mutate", body), wrk(f"{noop.url}/mutate", body)
+    assert hooks.errors == 0 and baseline.errors == 0, (hooks, baseline)
+    ratio = hooks.rps / baseline.rps
+    rows += [
+        Row("admission: POST /mutate throughput", hooks.rps, "req/s"),
+        Row("admission: no-op POST throughput (same body, same gunicorn)", baseline.rps, "req/s"),
+        Row("admission: throughput ratio mutate / no-op", ratio, "", ">= 0.85", ratio >= 0.85),
+        Row("admission: p50 at full load", hooks.p50_ms, "ms"),
+        Row("admission: p99 at full load", hooks.p99_ms, "ms"),
+    ]
+    # Half the maximum rate: each connection pauses between requests, the pause calibrated by short runs.
+    connections, target = 4, hooks.rps / 2
+    delay = 1000 * connections / target
+    for _ in range(4):
+        probe = wrk(f"{bed.hooks_url}/mutate", body, seconds=2, connections=connections, delay_ms=delay)
+        delay = max(0.0, delay * probe.rps / target)
+    half = wrk(f"{bed.hooks_url}/mutate", body, connections=connections, delay_ms=delay)
+    rows += [
+        Row("admission: rate of the half-rate run", half.rps, "req/s", f"~{target:.0f}"),
+        Row("admission: p99 at half the maximum rate", half.p99_ms, "ms", "< 5", half.p99_ms < 5),
+    ]
+
+
+def sync_request(bed: Bed, namespace: str, name: str) -> dict[str, object]:
+    """The sync request Metacontroller sends for an import, built by the test driver from the cluster."""
+    driver = bed.driver()
+    parent = driver.get_parent(namespace, name)
+    children = driver._claim_children(parent)
+    related = driver._related(parent)
+    return {"controller": driver.controller, "parent": parent, "children": {"Secret.v1": children},
+            "related": related, "finalizing": False}  # fmt: skip
+
+
+def bench_sync(bed: Bed, work: Path, rows: list[Row]) -> None:
+    pod_lister(bed.api2, "bench")
+    enable_namespace(bed.api1, "bench")
+    service_account_import(bed.api1, "bench", "bench-sync", "cluster2", "bench", "pod-lister")
+    bed.driver().sync_parent("bench", "bench-sync")
+    fresh = sync_request(bed, "bench", "bench-sync")
+    stale = copy.deepcopy(fresh)
+    [child] = stale["children"]["Secret.v1"].values()  # type: ignore[index, attr-defined]
+    past = utc_now() - timedelta(hours=2)
+    child["metadata"]["annotations"][contract.TOKEN_ISSUED_AT_ANNOTATION] = format_time(past)
+    child["metadata"]["annotations"][contract.TOKEN_EXPIRES_AT_ANNOTATION] = format_time(past + timedelta(hours=1))
+    (work / "fresh.json").write_text(json.dumps(fresh))
+    (work / "stale.json").write_text(json.dumps(stale))
+
+    before = token_requests(bed)
+    load = wrk(f"{bed.hooks_url}/sync", work / "fresh.json")
+    made = token_requests(bed) - before
+    rows += [
+        Row("sync, token fresh: throughput", load.rps, "req/s"),
+        Row("sync, token fresh: p50 / p99", load.p50_ms, f"ms / {load.p99_ms:.2f} ms"),
+        Row("sync, token fresh: TokenRequests made", made, f"in {load.requests} syncs", "0", made == 0),
+    ]
+    before = token_requests(bed)
+    load = wrk(f"{bed.hooks_url}/sync", work / "stale.json", seconds=max(2, SECONDS // 2), connections=2)
+    made = token_requests(bed) - before
+    rows += [
+        Row("sync, renewal due: throughput (one TokenRequest each)", load.rps, "req/s"),
+        Row("sync, renewal due: p50 / p99", load.p50_ms, f"ms / {load.p99_ms:.2f} ms"),
+        # wrk counts the requests answered within its time; the ones in flight at the end (at most one
+        # per connection) still make their TokenRequest.
+        Row("sync, renewal due: TokenRequests made", made, f"in {load.requests} syncs", "= syncs (+ in flight)",
+            0 <= made - load.requests <= 2),
+    ]  # fmt: skip
+
+
+def bench_api_server(bed: Bed, rows: list[Row]) -> None:
+    core = k8s.CoreV1Api(bed.api1)
+    enable_namespace(bed.api1, "bench-on")
+    core.create_namespace({"metadata": {"name": "bench-off"}})
+    pod = {
+        "metadata": {"generateName": "p-", "annotations": {contract.IMPORT_NAME_KEY: "a,b"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}, {"name": "d", "image": "busybox"}]},
+    }
+    times: dict[str, list[float]] = {"bench-on": [], "bench-off": []}
+    for _ in range(30 if QUICK else 150):
+        for namespace in times:
+            started = time.perf_counter()
+            core.create_namespaced_pod(namespace, pod)
+            times[namespace].append(time.perf_counter() - started)
+    on, off = statistics.median(times["bench-on"]) * 1000, statistics.median(times["bench-off"]) * 1000
+    rows += [
+        Row("API server: median pod creation, namespace with the webhook", on, "ms"),
+        Row("API server: median pod creation, namespace without", off, "ms"),
+        Row("API server: ratio with / without", on / off, "", "<= 1.25", on / off <= 1.25),
+    ]
+
+
+def bench_scale(bed: Bed, rows: list[Row]) -> None:
+    remote = [f"scale-{i}" for i in range(10)]
+    for namespace in remote:
+        pod_lister(bed.api2, namespace)
+    k8s.CoreV1Api(bed.api1).create_namespace({"metadata": {"name": "scale"}})
+    names = [f"imp-{i:04d}" for i in range(IMPORTS)]
+    before = token_requests(bed)
+    driver = bed.driver().start()
+    try:
+        started = time.monotonic()
+        for i, name in enumerate(names):
+            service_account_import(bed.api1, "scale", name, "cluster2", remote[i % 10], "pod-lister")
+        selector = contract.IMPORT_NAME_KEY
+
+        def all_secrets() -> bool:
+            items = k8s.CoreV1Api(bed.api1).list_namespaced_secret("scale", label_selector=selector).items
+            return len(items) == IMPORTS
+
+        eventually(all_secrets, f"{IMPORTS} imported Secrets", timeout=900, interval=1)
+        elapsed = time.monotonic() - started
+    finally:
+        driver.stop()
+    first = token_requests(bed) - before
+    before = token_requests(bed)
+    resync_started = time.monotonic()
+    second_driver = bed.driver()
+    for name in names:
+        second_driver.sync_parent("scale", name)
+    resync = time.monotonic() - resync_started
+    second = token_requests(bed) - before
+    rss = peak_worker_rss_mb(bed.hooks_pid)
+    rows += [
+        Row(f"scale: time until {IMPORTS} imports have their Secret", elapsed, "s"),
+        Row("scale: TokenRequests on the first pass", first, "", f"= {IMPORTS}", first == IMPORTS),
+        Row("scale: TokenRequests on a second full resync", second, f"in {resync:.0f} s", "0", second == 0),
+        Row("scale: peak RSS of a gunicorn worker", rss, "MB", "< 80", rss < 80),
+        Row("scale: driver errors", float(len(driver.errors)), "", "0", not driver.errors),
+    ]
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| figure | value | target | result |", "| --- | --- | --- | --- |"]
+    for row in rows:
+        value = f"{row.value:.3g}" if row.value < 100 else f"{row.value:.0f}"
+        result = "" if row.passed is None else ("PASS" if row.passed else "FAIL")
+        lines.append(f"| {row.figure} | {value} {row.unit} | {row.target} | {result} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    if shutil.which("wrk") is None:
+        say("error: wrk is not installed (make bench installs it: apt-get install wrk)")
+        return 1
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="mcsa-bench-") as tmp:
+        work = Path(tmp)
+        say("starting the test bed (cluster1, cluster2, hooks) ...")
+        with running_bed(work / "bed") as bed:
+            for step, run in (("admission", lambda: bench_admission(bed, work, rows)),
+                              ("sync", lambda: bench_sync(bed, work, rows)),
+                              ("API server", lambda: bench_api_server(bed, rows)),
+                              ("scale", lambda: bench_scale(bed, rows))):  # fmt: skip
+                say(f"benchmark: {step} ...")
+                run()
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"quick": QUICK, "rows": [asdict(r) for r in rows]}, indent=2))
+    print(table(rows))
+    print(f"\n(written to {RESULTS.relative_to(REPO)}; {os.cpu_count()} cores; quick={QUICK})")
+    return 0 if all(r.passed is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
