@@ -156,15 +156,28 @@ def admission_review(imports: str) -> dict[str, object]:
 def bench_admission(bed: Bed, work: Path, rows: list[Row]) -> None:
     body = work / "mutate.json"
     body.write_text(json.dumps(admission_review("cluster2-default-pod-lister,cluster3-default-pod-lister")))
+    # Interleaved rounds, medians: a burst of load from elsewhere on this shared machine hits both sides.
+    rounds, seconds = (3, 2) if QUICK else (7, 3)
+    hooks_runs, noop_runs = [], []
     with gunicorn_hooks(bed.files, work / "noop.log", app="bench.noop:create_app()") as noop:
         wrk(f"{bed.hooks_url}/mutate", body, 2), wrk(f"{noop.url}/mutate", body, 2)  # warm up
-        hooks, baseline = wrk(f"{bed.hooks_url}/mutate", body), wrk(f"{noop.url}/mutate", body)
-    assert hooks.errors == 0 and baseline.errors == 0, (hooks, baseline)
-    ratio = hooks.rps / baseline.rps
+        for _ in range(rounds):
+            hooks_runs.append(wrk(f"{bed.hooks_url}/mutate", body, seconds))
+            noop_runs.append(wrk(f"{noop.url}/mutate", body, seconds))
+    assert not any(run.errors for run in hooks_runs + noop_runs), (hooks_runs, noop_runs)
+    hooks = sorted(hooks_runs, key=lambda run: run.rps)[rounds // 2]
+    baseline = sorted(noop_runs, key=lambda run: run.rps)[rounds // 2]
+    ratio = statistics.median(h.rps / n.rps for h, n in zip(hooks_runs, noop_runs, strict=True))
     rows += [
-        Row("admission: POST /mutate throughput", hooks.rps, "req/s"),
+        Row("admission: POST /mutate throughput (median round)", hooks.rps, "req/s"),
         Row("admission: no-op POST throughput (same body, same gunicorn)", baseline.rps, "req/s"),
-        Row("admission: throughput ratio mutate / no-op", ratio, "", ">= 0.85", ratio >= 0.85),
+        Row(
+            f"admission: throughput ratio mutate / no-op (median of {rounds} rounds)",
+            ratio,
+            "",
+            ">= 0.85",
+            ratio >= 0.85,
+        ),
         Row("admission: p50 at full load", hooks.p50_ms, "ms"),
         Row("admission: p99 at full load", hooks.p99_ms, "ms"),
     ]
