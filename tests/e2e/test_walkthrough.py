@@ -32,6 +32,15 @@ def test_seed_walkthrough(testbed: Bed, tmp_path: Path) -> None:
     denied = kubectl(outcome.kubeconfig, "get", "secrets", check=False)
     assert denied.returncode != 0 and "forbidden" in denied.stderr.lower()
 
+    # kubectl takes the token from the mounted `token` file (tokenFile, relative to the kubeconfig), so a
+    # renewed Secret reaches running clients: a wrong token in the file fails although the embedded one is good.
+    token_file = outcome.kubeconfig.parent / "token"
+    good = token_file.read_text()
+    token_file.write_text("not-a-token")
+    failed = kubectl(outcome.kubeconfig, "get", "pods", check=False)
+    assert failed.returncode != 0 and "unauthorized" in failed.stderr.lower()
+    token_file.write_text(good)
+
     # The official Python client loads the same file.
     api = k8s_config.new_client_from_config(config_file=str(outcome.kubeconfig))
     pods = k8s.CoreV1Api(api).list_namespaced_pod("default")
