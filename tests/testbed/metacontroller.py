@@ -126,7 +126,9 @@ def three_way_merge(observed: Any, last_applied: Any, desired: Any) -> Any:
 
 
 class CompositeControllerDriver:
-    def __init__(self, controller: Obj, api: k8s.ApiClient, service_url: str | None = None) -> None:
+    def __init__(self, controller: Obj, api: k8s.ApiClient, service_url: str | None = None, workers: int = 5) -> None:
+        #: Sync workers in background mode; Metacontroller's --workers defaults to 5.
+        self.workers = workers
         self.controller = controller
         self.spec: Obj = controller["spec"]
         self.api = api
@@ -145,6 +147,8 @@ class CompositeControllerDriver:
         self._queue: list[tuple[float, str]] = []
         self._due: dict[str, float] = {}
         self._failures: dict[str, int] = {}
+        self._processing: set[str] = set()
+        self._dirty: set[str] = set()
         self._selections: dict[str, list[tuple[str, dict[str, str]]]] = {}
         self._cv = threading.Condition()
         self._stopping = threading.Event()
@@ -395,7 +399,8 @@ class CompositeControllerDriver:
             self._cv.notify()
 
     def start(self) -> "CompositeControllerDriver":
-        for target in (self._watch_parents, self._watch_secrets, self._work):
+        workers = [self._work] * self.workers
+        for target in (self._watch_parents, self._watch_secrets, *workers):
             thread = threading.Thread(target=target, name=f"driver-{target.__name__}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -460,17 +465,33 @@ class CompositeControllerDriver:
                 if self._due.get(key) != due:
                     continue
                 del self._due[key]
-            namespace, name = key.split("/", 1)
+                if key in self._processing:  # never two workers on one parent, as Metacontroller's workqueue
+                    self._dirty.add(key)
+                    continue
+                self._processing.add(key)
             try:
-                result = self.sync_parent(namespace, name)
-            except Exception as err:  # any failure requeues with backoff; the worker never dies
-                failures = self._failures.get(key, 0) + 1
-                self._failures[key] = failures
-                text = str(err) if isinstance(err, SyncError) else f"{type(err).__name__}: {getattr(err, 'status', '')}"
-                self.errors.append(f"{key}: {text}")
-                log.warning("sync of %s failed (%d): %s", key, failures, text)
-                self.enqueue(key, min(BACKOFF_MAX, BACKOFF_BASE * 2**failures))
-                continue
-            self._failures.pop(key, None)
-            if result is not None and result.resync_after > 0:
-                self.enqueue(key, result.resync_after)
+                self._process(key)
+            finally:
+                with self._cv:
+                    self._processing.discard(key)
+                    if key in self._dirty:
+                        self._dirty.discard(key)
+                        self.enqueue(key)
+
+    def _process(self, key: str) -> None:
+        """One sync of key; a failure requeues it with backoff (the worker never dies), a success at
+        resyncAfterSeconds."""
+        namespace, name = key.split("/", 1)
+        try:
+            result = self.sync_parent(namespace, name)
+        except Exception as err:
+            failures = self._failures.get(key, 0) + 1
+            self._failures[key] = failures
+            text = str(err) if isinstance(err, SyncError) else f"{type(err).__name__}: {getattr(err, 'status', '')}"
+            self.errors.append(f"{key}: {text}")
+            log.warning("sync of %s failed (%d): %s", key, failures, text)
+            self.enqueue(key, min(BACKOFF_MAX, BACKOFF_BASE * 2**failures))
+            return
+        self._failures.pop(key, None)
+        if result is not None and result.resync_after > 0:
+            self.enqueue(key, result.resync_after)
