@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-n", "--namespace", default="default", help="service account namespace (default: default)")
     export.add_argument("--as", dest="export_name", help="import name in the other cluster (default: NAME)")
     export.add_argument("--expiration", help="token lifetime, e.g. 1h, 24h (default: the API server's, 1h)")
+    export.add_argument(
+        "--server", metavar="URL", help="the API server URL as the other cluster reaches it (default: the kubeconfig's)"
+    )
     export.add_argument("--context", help="kubeconfig context (default: the current one)")
     export.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
     export.set_defaults(parser=export)
@@ -148,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
     doctor.set_defaults(parser=doctor)
     return parser
+
+
+def _check_url(url: str | None, flag: str) -> None:
+    if url and not url.startswith("https://"):
+        raise CommandError(f'invalid {flag} "{url}"', "it must be an https:// URL")
 
 
 def _policy(args: argparse.Namespace) -> Policy:
@@ -175,8 +183,7 @@ def run(args: argparse.Namespace) -> int:
                 "give two different clusters",
             )
         server = getattr(args, "source_server", None)
-        if server and not server.startswith("https://"):
-            raise CommandError(f'invalid --source-server "{server}"', "it must be an https:// URL")
+        _check_url(server, "--source-server")
         if args.command == "bootstrap":
             steps.bootstrap(target, source, args.namespaces, say, server, _policy(args))
         elif args.command == "rotate":
@@ -187,9 +194,11 @@ def run(args: argparse.Namespace) -> int:
     cluster = connect(args.kubeconfig, args.context, None, "")
     if args.command == "export":
         expiration = export_module.parse_duration(args.expiration) if args.expiration else None
-        sys.stdout.write(
-            export_module.export(cluster, args.namespace, args.name, args.export_name or args.name, expiration)
+        _check_url(args.server, "--server")
+        secret = export_module.export(
+            cluster, args.namespace, args.name, args.export_name or args.name, expiration, args.server
         )
+        sys.stdout.write(secret)
         return 0
     return 0 if doctor_module.doctor(cluster, say) else 1
 

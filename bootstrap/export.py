@@ -1,6 +1,7 @@
 """`kubemcsa export`: a Secret in the seed's format for a service account of this cluster, by hand."""
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import yaml
@@ -30,8 +31,11 @@ def parse_duration(value: str) -> int:
     return total
 
 
-def export(cluster: Cluster, namespace: str, name: str, export_name: str, expiration: int | None) -> str:
-    """The Secret, as YAML, for service account namespace/name, to import as export_name elsewhere."""
+def export(
+    cluster: Cluster, namespace: str, name: str, export_name: str, expiration: int | None, server: str | None = None
+) -> str:
+    """The Secret, as YAML, for service account namespace/name, to import as export_name elsewhere; its
+    kubeconfig names server, or the kubeconfig's server of cluster."""
     if error := names.dns1123_subdomain_error("export name", export_name):
         raise CommandError(error, "use --as with a lowercase name")
     spec = k8s.V1TokenRequestSpec(audiences=[], expiration_seconds=expiration)
@@ -44,6 +48,7 @@ def export(cluster: Cluster, namespace: str, name: str, export_name: str, expira
             name, namespace, k8s.AuthenticationV1TokenRequest(spec=spec)
         )
     token, expires = response.status.token, response.status.expiration_timestamp
+    endpoint = replace(cluster.endpoint, server=server) if server else cluster.endpoint
     secret: Obj = {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -56,6 +61,6 @@ def export(cluster: Cluster, namespace: str, name: str, export_name: str, expira
             },
         },
         "type": contract.SECRET_TYPE,
-        "data": imported_secret_data(export_name, cluster.endpoint, namespace, token),
+        "data": imported_secret_data(export_name, endpoint, namespace, token),
     }
     return yaml.safe_dump(secret, sort_keys=False)

@@ -162,6 +162,7 @@ def test_export_applied_in_the_other_cluster_gives_a_working_kubeconfig(testbed:
     nginx(testbed.api2, "exported", name="nginx-exported")
     printed = kubemcsa(
         "export", "pod-lister", "-n", "exported", "--as", "by-hand", "--expiration", "20m",
+        "--server", testbed.cluster2.server.replace("127.0.0.1", "localhost"),
         "--kubeconfig", str(testbed.kubeconfig), "--context", "cluster2",
     ).stdout  # fmt: skip
     enable_namespace(testbed.api1, "by-hand")
@@ -170,6 +171,7 @@ def test_export_applied_in_the_other_cluster_gives_a_working_kubeconfig(testbed:
     assert secret is not None and secret.metadata.labels[contract.IMPORT_NAME_KEY] == "by-hand"
     testbed.remember(secret)
     kubeconfig = mount(secret, tmp_path / "by-hand")
+    assert "https://localhost:" in kubeconfig.read_text()  # --server
     assert kubectl(kubeconfig, "get", "pods", "-o", "name").stdout.split() == ["pod/nginx-exported"]
 
 
