@@ -11,9 +11,10 @@ from werkzeug.exceptions import HTTPException
 
 from . import metrics
 from .customize import customize
+from .model import Credential, RemoteError, TokenIssuer, TokenSpec
 from .mutate import admit, parse_review, review_response
 from .settings import Settings
-from .sync import Credential, RemoteError, TokenIssuer, TokenSpec, sync
+from .sync import sync
 from .token import IssuedToken, parse_time
 from .wire import BadRequest, Obj, mapping, require_mapping
 

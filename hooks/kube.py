@@ -12,8 +12,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config import ConfigException
 from kubernetes.config.kube_config import KubeConfigLoader
 
+from .model import Credential, RemoteError, TokenSpec
 from .settings import Settings
-from .sync import Credential, RemoteError, TokenSpec
 from .token import IssuedToken, issued
 from .wire import Obj
 

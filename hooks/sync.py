@@ -8,13 +8,14 @@ outbound call goes through a TokenIssuer, so this module stays free of I/O and o
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal
 
-from . import contract, names, policy
-from .kubeconfig import ClusterEndpoint, KubeconfigError, credential_kubeconfig, decode_data, imported_secret_data
-from .policy import Policy
+from . import contract, names
+from .credentials import allowed, check_consent, find_credential
+from .kubeconfig import decode_data, imported_secret_data
+from .model import Credential, ImportFailure, RemoteError, TokenIssuer, TokenSpec
 from .settings import Settings
 from .token import IssuedToken, format_time, parse_time
 from .wire import BadRequest, Condition, Obj, SyncResponse, array, mapping, optional_mapping, require_mapping
@@ -25,57 +26,6 @@ SECRET_CHILD_KEY = "Secret.v1"
 #: Condition type: True while the token is past its renewal time and renewal keeps failing.
 EXPIRING = "TokenExpiringSoon"
 MIN_EXPIRATION_SECONDS = 600
-
-
-@dataclass(frozen=True)
-class TokenSpec:
-    """What to ask the remote cluster for."""
-
-    cluster: str
-    namespace: str
-    name: str
-    audiences: tuple[str, ...]
-    expiration_seconds: int | None
-
-
-@dataclass(frozen=True)
-class Credential:
-    """The importer's kubeconfig for a remote cluster, from its cluster credential Secret."""
-
-    secret: str  # "namespace/name", for messages
-    config: Obj
-    endpoint: ClusterEndpoint
-    policy: Policy = field(default_factory=Policy)
-
-
-class RemoteError(Exception):
-    """A TokenRequest that failed; reason is a Ready condition reason."""
-
-    def __init__(self, reason: str, message: str, code: int | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.code = code
-
-
-class TokenIssuer(Protocol):
-    def request_token(self, credential: Credential, spec: TokenSpec) -> IssuedToken:
-        """A new token for spec's service account, or RemoteError."""
-        ...
-
-    def service_account_annotations(self, credential: Credential, spec: TokenSpec) -> dict[str, str]:
-        """The annotations of spec's remote service account, or RemoteError."""
-        ...
-
-
-class ImportFailure(Exception):
-    """Why no token could be had. With revoke, the import is not allowed: its Secret goes too."""
-
-    def __init__(self, reason: str, message: str, revoke: bool = False) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.revoke = revoke
 
 
 @dataclass(frozen=True)
@@ -138,91 +88,6 @@ def _token_spec(parent: Parent) -> TokenSpec:
         audiences=tuple(audiences),
         expiration_seconds=expiration,
     )
-
-
-def _credential(secrets: Obj, cluster: str, settings: Settings) -> Credential:
-    """The one credential Secret for cluster among the related Secrets, parsed."""
-    matches = sorted(
-        (key, obj)
-        for key, obj in secrets.items()
-        if mapping(mapping(mapping(obj).get("metadata")).get("labels")).get(contract.CLUSTER_NAME_LABEL) == cluster
-        and mapping(mapping(obj).get("metadata")).get("namespace") == settings.credentials_namespace
-    )
-    where = f'namespace "{settings.credentials_namespace}" with label {contract.CLUSTER_NAME_LABEL}={cluster}'
-    if not matches:
-        raise ImportFailure(
-            "ClusterNotBootstrapped",
-            f'no cluster credential for cluster "{cluster}" (a Secret in {where}); '
-            f"run `kubemcsa bootstrap <this cluster> {cluster}`",
-        )
-    if len(matches) > 1:
-        listed = ", ".join(key for key, _ in matches)
-        raise ImportFailure(
-            "InvalidClusterCredential",
-            f'several cluster credentials for cluster "{cluster}" ({listed}); keep one Secret in {where}',
-        )
-    key, secret = matches[0]
-    raw = decode_data(secret, contract.CREDENTIAL_CONFIG_KEY)
-    try:
-        if raw is None:
-            raise KubeconfigError(f"it has no data.{contract.CREDENTIAL_CONFIG_KEY}")
-        config, cluster_endpoint = credential_kubeconfig(raw.decode("utf-8", errors="replace"))
-        rules = policy.parse(mapping(mapping(secret.get("metadata")).get("annotations")))
-        return Credential(secret=key, config=config, endpoint=cluster_endpoint, policy=rules)
-    except (KubeconfigError, policy.PolicyError) as err:
-        raise ImportFailure(
-            "InvalidClusterCredential",
-            f'the cluster credential Secret "{key}" for cluster "{cluster}" is unusable: {err}; '
-            "re-run `kubemcsa bootstrap` for it",
-        ) from None
-
-
-def _allowed(parent: Parent, spec: TokenSpec, credential: Credential) -> tuple[TokenSpec, str]:
-    """spec as the credential's policy allows it (lifetime clamped), and a note saying what changed;
-    or ImportFailure(NotAllowed), which revokes."""
-    rules, where = credential.policy, f'the cluster credential Secret "{credential.secret}"'
-    if not policy.namespace_allowed(rules, parent.namespace):
-        raise ImportFailure(
-            "NotAllowed",
-            f'namespace "{parent.namespace}" may not import from cluster "{spec.cluster}": annotation '
-            f"{contract.ALLOWED_NAMESPACES_ANNOTATION} of {where} allows "
-            f"{', '.join(sorted(rules.allowed_namespaces or ())) or 'none'}; an admin may add it "
-            "(kubemcsa bootstrap --allow-namespace)",
-            revoke=True,
-        )
-    if refused := policy.refused_audiences(rules, spec.audiences):
-        raise ImportFailure(
-            "NotAllowed",
-            f"audiences {', '.join(refused)} are not allowed by annotation {contract.ALLOWED_AUDIENCES_ANNOTATION} "
-            f"of {where}; remove them from spec.audiences, or an admin may allow them "
-            "(kubemcsa bootstrap --allow-audience)",
-            revoke=True,
-        )
-    expiration = policy.clamp_expiration(rules, spec.expiration_seconds)
-    note = ""
-    if spec.expiration_seconds is not None and expiration != spec.expiration_seconds:
-        note = f"; spec.expirationSeconds {spec.expiration_seconds} is clamped to {expiration} by {where}"
-    return replace(spec, expiration_seconds=expiration), note
-
-
-def _check_consent(issuer: TokenIssuer, credential: Credential, spec: TokenSpec, namespace: str) -> None:
-    """Before a new token, when the credential requires it: the remote service account's consent."""
-    rules = credential.policy
-    if not rules.require_consent:
-        return
-    try:
-        annotations = issuer.service_account_annotations(credential, spec)
-    except RemoteError as err:
-        raise ImportFailure(err.reason, err.message) from None
-    if not policy.consents(rules, annotations, namespace):
-        entry = f"{rules.importing_cluster}/{namespace}"
-        raise ImportFailure(
-            "NoConsent",
-            f'service account "{spec.name}" in namespace "{spec.namespace}" of cluster "{spec.cluster}" does not '
-            f'consent to be imported by {entry}: cluster "{spec.cluster}" requires it to carry annotation '
-            f"{contract.IMPORTABLE_BY_ANNOTATION} naming {entry} (or {rules.importing_cluster}/*)",
-            revoke=True,
-        )
 
 
 def _source(spec: TokenSpec, credential: Credential) -> str:
@@ -348,14 +213,14 @@ def sync(request: Obj, issuer: TokenIssuer, settings: Settings) -> tuple[SyncRes
     note = ""
     try:
         spec = _token_spec(parent)
-        credential = _credential(related_secrets, spec.cluster, settings)
-        spec, note = _allowed(parent, spec, credential)
+        credential = find_credential(related_secrets, spec.cluster, settings)
+        spec, note = allowed(parent.namespace, spec, credential)
         source = _source(spec, credential)
         if current is not None and current[1] == source and now < current[0].renew_at(settings.renew_fraction):
             token = current[0]
             outcome = "TokenCurrent"
         else:
-            _check_consent(issuer, credential, spec, parent.namespace)
+            check_consent(issuer, credential, spec, parent.namespace)
             try:
                 token = issuer.request_token(credential, spec)
             except RemoteError as err:

@@ -9,8 +9,8 @@ from typing import Any
 from bootstrap.credential import credential_secret
 from hooks import contract
 from hooks.kubeconfig import ClusterEndpoint
+from hooks.model import Credential, RemoteError, TokenSpec
 from hooks.settings import Settings
-from hooks.sync import Credential, RemoteError, TokenSpec
 from hooks.token import IssuedToken
 from hooks.wire import Obj
 

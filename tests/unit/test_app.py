@@ -8,7 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from hooks import create_app
-from hooks.sync import RemoteError
+from hooks.model import RemoteError
 from hooks.wire import Obj
 
 from .fakes import FakeIssuer, settings, sync_request

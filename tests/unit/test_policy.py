@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 
 from hooks import contract
+from hooks.model import RemoteError
 from hooks.policy import Policy, PolicyError, consents, parse
-from hooks.sync import RemoteError, sync
+from hooks.sync import sync
 from hooks.wire import Obj
 
 from .fakes import NOW, FakeIssuer, credential, observed, parent, settings, sync_request

@@ -9,7 +9,8 @@ import yaml
 
 from hooks import contract
 from hooks.kubeconfig import decode_data
-from hooks.sync import RemoteError, sync
+from hooks.model import RemoteError
+from hooks.sync import sync
 from hooks.wire import BadRequest, Obj
 
 from .fakes import NOW, FakeIssuer, credential, observed, parent, settings, sync_request
