@@ -32,6 +32,13 @@ if not (certfile and keyfile) and os.environ.get("MCSA_ALLOW_HTTP", "").lower() 
         "certificate and key (the API server and Metacontroller call the hooks over HTTPS only), "
         "or MCSA_ALLOW_HTTP=true to serve plain HTTP for a local experiment"
     )
+
+from hooks.settings import Settings  # noqa: E402
+
+try:  # in the master, so that a bad setting stops the server with one line, not a worker traceback
+    Settings.from_env()
+except ValueError as err:
+    raise SystemExit(f"multicluster-service-account hooks: {err}") from None
 accesslog = None  # the app logs one JSON line per request
 errorlog = "-"
 # One JSON object per line, gunicorn's own lines included.
