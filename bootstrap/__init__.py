@@ -1,1 +1,1 @@
-"""kubemcsa: bootstrap trust between clusters (the CLI itself is a later issue; see the README)."""
+"""kubemcsa: bootstrap, rotate and tear down trust between clusters; export and doctor (entry point: cli.main)."""
