@@ -69,6 +69,10 @@ def run(bed: Bed, workdir: Path, say: Callable[[str], None]) -> Outcome:
         assert config["current-context"] == IMPORT and cluster["server"] == bed.cluster2.server
         assert context["namespace"] == "default"
         say(f"  Secret {secret.metadata.name}: server {cluster['server']}, namespace {context['namespace']}")
+        # The README's wait, on the real API server.
+        kubectl(
+            bed.kubeconfig, "--context", "cluster1", "wait", f"sai/{IMPORT}", "--for=condition=Ready", "--timeout=60s"
+        )
         condition = eventually(lambda: ready_condition(bed.api1, "default", IMPORT), "the import's status")
         assert (condition["status"], condition["reason"]) == ("True", "TokenIssued"), condition
         say(f"  Ready={condition['status']} ({condition['reason']}): {condition['message']}")
