@@ -91,6 +91,13 @@ def _pair_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         )  # fmt: skip
 
 
+def _cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """--context and --kubeconfig, for the commands that work on one cluster."""
+    parser.add_argument("--context", help="kubeconfig context (default: the current one)")
+    parser.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
+    parser.set_defaults(parser=parser)
+
+
 def _cluster(args: argparse.Namespace, role: str, parser: argparse.ArgumentParser) -> Cluster:
     positional, flag = getattr(args, role), getattr(args, f"{role}_context")
     if positional and flag:
@@ -135,9 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--server", metavar="URL", help="the API server URL as the other cluster reaches it (default: the kubeconfig's)"
     )
-    export.add_argument("--context", help="kubeconfig context (default: the current one)")
-    export.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
-    export.set_defaults(parser=export)
+    _cluster_arguments(export)
 
     doctor = commands.add_parser(
         "doctor",
@@ -147,9 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  kubemcsa doctor --context cluster1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    doctor.add_argument("--context", help="kubeconfig context (default: the current one)")
-    doctor.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
-    doctor.set_defaults(parser=doctor)
+    _cluster_arguments(doctor)
     return parser
 
 
