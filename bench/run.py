@@ -9,8 +9,8 @@
 4. Scale: imports across 10 remote namespaces, synced by the Metacontroller test driver: time, TokenRequests
    on the first pass and on a second full pass, peak RSS of a gunicorn worker.
 
-BENCH_QUICK=1 makes a short smoke run (shorter loads, 100 imports). Results: a table on stdout and
-bench/results/latest.json.
+BENCH_QUICK=1 makes a short smoke run (shorter loads, 100 imports); BENCH_ONLY=admission,sync (any of
+admission, sync, api-server, scale) runs only those. Results: a table on stdout and bench/results/latest.json.
 """
 
 import copy
@@ -40,6 +40,8 @@ from tests.testbed.hooks_server import gunicorn_hooks
 from tests.testbed.scenario import enable_namespace, eventually, pod_lister, service_account_import
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
+STEPS = ("admission", "sync", "api-server", "scale")
+ONLY = [step.strip() for step in os.environ.get("BENCH_ONLY", "").split(",") if step.strip()] or list(STEPS)
 SECONDS = 3 if QUICK else 10
 IMPORTS = 100 if QUICK else 1000
 CONNECTIONS = 8
@@ -315,6 +317,9 @@ def main() -> int:
     if shutil.which("wrk") is None:
         say("error: wrk is not installed (make bench installs it: apt-get install wrk)")
         return 1
+    if unknown := set(ONLY) - set(STEPS):
+        say(f"error: BENCH_ONLY names {', '.join(sorted(unknown))}; choose from {', '.join(STEPS)}")
+        return 2
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="mcsa-bench-") as tmp:
         work = Path(tmp)
@@ -322,8 +327,10 @@ def main() -> int:
         with running_bed(work / "bed") as bed:
             for step, run in (("admission", lambda: bench_admission(bed, work, rows)),
                               ("sync", lambda: bench_sync(bed, work, rows)),
-                              ("API server", lambda: bench_api_server(bed, rows)),
+                              ("api-server", lambda: bench_api_server(bed, rows)),
                               ("scale", lambda: bench_scale(bed, rows))):  # fmt: skip
+                if step not in ONLY:
+                    continue
                 say(f"benchmark: {step} ...")
                 run()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,10 @@ _log_level = os.environ.get("MCSA_LOG_LEVEL", "INFO").upper()
 bind = os.environ.get("MCSA_BIND", "0.0.0.0:8443")
 workers = int(os.environ.get("MCSA_WORKERS", "2"))
 worker_class = "gthread"
+# A listening socket per worker (SO_REUSEPORT): the kernel spreads connections across the workers.
+# With one shared socket, the worker that wins the accept race can take every keep-alive connection
+# of the API server and Metacontroller and leave the others idle.
+reuse_port = True
 threads = int(os.environ.get("MCSA_THREADS", "4"))
 # Metacontroller's hook timeout is 10 s and the API server's webhook timeout at most 30 s.
 timeout = 30
@@ -33,6 +37,8 @@ if not (certfile and keyfile) and os.environ.get("MCSA_ALLOW_HTTP", "").lower() 
         "or MCSA_ALLOW_HTTP=true to serve plain HTTP for a local experiment"
     )
 
+from gunicorn import glogging  # noqa: E402
+
 from hooks.settings import Settings  # noqa: E402
 
 try:  # in the master, so that a bad setting stops the server with one line, not a worker traceback
@@ -40,13 +46,24 @@ try:  # in the master, so that a bad setting stops the server with one line, not
 except ValueError as err:
     raise SystemExit(f"multicluster-service-account hooks: {err}") from None
 accesslog = None  # the app logs one JSON line per request
+
+
+class _Logger(glogging.Logger):  # type: ignore[misc]
+    """gunicorn's logger without its access log, which the app's own line replaces (gunicorn would
+    otherwise build the access log's fields for every request, since logconfig_dict is set)."""
+
+    def access(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
+        return None
+
+
+logger_class = _Logger
 errorlog = "-"
 # One JSON object per line, gunicorn's own lines included.
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "hooks.logs.JSONFormatter"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "handlers": {"stderr": {"class": "hooks.logs.LineHandler", "formatter": "json"}},
     "root": {"handlers": ["stderr"], "level": _log_level},
     "loggers": {
         "gunicorn.error": {"handlers": ["stderr"], "level": _log_level, "propagate": False},

@@ -6,10 +6,11 @@ a Secret that does not exist yet: like any secret volume, the pod waits for it.
 """
 
 import base64
-import json
 import logging
 from dataclasses import dataclass
 from typing import Final
+
+import orjson
 
 from . import contract, names
 from .wire import (
@@ -124,12 +125,12 @@ def patch_operations(pod: Obj, imports: list[str], set_kubeconfig: bool) -> list
                 {m.get("mountPath") for m in existing if isinstance(m, dict)} if isinstance(existing, list) else set()
             )
             _append(ops, container, path, "volumeMounts", [m for m in mounts if m["mountPath"] not in paths])
-            env = container.get("env")
-            has_kubeconfig = isinstance(env, list) and any(
-                isinstance(e, dict) and e.get("name") == contract.KUBECONFIG_ENV for e in env
-            )
-            if set_kubeconfig and not has_kubeconfig:
-                _append(ops, container, path, "env", [{"name": contract.KUBECONFIG_ENV, "value": kubeconfig}])
+            if set_kubeconfig:
+                env = container.get("env")
+                if not isinstance(env, list) or not any(
+                    isinstance(e, dict) and e.get("name") == contract.KUBECONFIG_ENV for e in env
+                ):
+                    _append(ops, container, path, "env", [{"name": contract.KUBECONFIG_ENV, "value": kubeconfig}])
     return ops
 
 
@@ -165,7 +166,7 @@ def admit(review: Review) -> tuple[AdmissionResponse, list[str]]:
     response: AdmissionResponse = {"uid": review.uid, "allowed": True}
     if patch:
         response["patchType"] = "JSONPatch"
-        response["patch"] = base64.b64encode(json.dumps(patch, separators=(",", ":")).encode()).decode()
+        response["patch"] = base64.b64encode(orjson.dumps(patch)).decode()
     return response, imports
 
 

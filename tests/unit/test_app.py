@@ -11,7 +11,7 @@ from hooks import create_app
 from hooks.model import RemoteError
 from hooks.wire import Obj
 
-from .fakes import FakeIssuer, settings, sync_request
+from .fakes import FakeIssuer, observed, settings, sync_request
 from .test_mutate import pod, review
 
 REQUESTS = Path(__file__).parents[2] / "examples" / "requests"
@@ -114,7 +114,7 @@ def test_health_and_metrics(client: FlaskClient) -> None:
 
 
 def test_one_log_line_per_request_without_secrets(client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG)
     response = client.post("/sync", json=sync_request())
     body = json.dumps(response.json)
     lines = [r for r in caplog.records if r.name == "hooks.app"]
@@ -162,3 +162,25 @@ def test_internal_errors_are_counted(issuer: FakeIssuer) -> None:
     client.post("/sync", json=sync_request())
     text = client.get("/metrics").get_data(as_text=True)
     assert 'hook_requests_total{endpoint="sync",outcome="InternalError"}' in text
+
+
+def _levels(client: FlaskClient, caplog: pytest.LogCaptureFixture, path: str, body: Obj) -> list[str]:
+    caplog.clear()
+    client.post(path, json=body)
+    return [r.levelname for r in caplog.records if r.name == "hooks.app"]
+
+
+def test_routine_requests_log_at_debug_and_events_above(
+    client: FlaskClient, issuer: FakeIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert _levels(client, caplog, "/mutate", review(pod("a"))) == ["DEBUG"]
+    assert _levels(client, caplog, "/mutate", review(pod("Not_Valid"))) == ["WARNING"]  # denied
+    assert _levels(client, caplog, "/customize", {"parent": sync_request()["parent"]}) == ["DEBUG"]
+    assert _levels(client, caplog, "/sync", sync_request()) == ["INFO"]  # a token issued
+    current = client.post("/sync", json=sync_request()).json
+    assert current is not None
+    fresh = sync_request(children=[observed(child) for child in current["children"]])
+    assert _levels(client, caplog, "/sync", fresh) == ["DEBUG"]  # the token in the Secret is current
+    issuer.error = RemoteError("RemoteUnreachable", "cluster2 is down")
+    assert _levels(client, caplog, "/sync", sync_request()) == ["WARNING"]
