@@ -17,8 +17,10 @@ from tests.testbed.scenario import (
     mount,
     nginx,
     pod_lister,
+    point_webhook_at,
     service_account_import,
 )
+from tests.testbed.cluster import free_port
 
 from .helpers import GROUP, VERSION, get_import, hooks_later, ready, secret_data
 
@@ -165,6 +167,38 @@ def test_webhook_only_mutates_enabled_namespaces_and_rejects_bad_names(testbed: 
         core.create_namespaced_pod("strict", pod)
     assert caught.value.status == 400
     assert "'Not_Good'" in caught.value.body and "denied the request" in caught.value.body
+
+
+def test_only_pods_that_ask_for_imports_need_the_hooks(testbed: Bed) -> None:
+    """The webhook's matchConditions: while the hooks are unreachable, a pod that asks for an import
+    is refused (failurePolicy: Fail) and the other pods of the enabled namespace are created as usual."""
+    core = k8s.CoreV1Api(testbed.api1)
+    enable_namespace(testbed.api1, "hooks-away")
+    spec = {"containers": [{"name": "c", "image": "busybox"}]}
+    asking = {"metadata": {"generateName": "asking-", "annotations": {contract.IMPORT_NAME_KEY: "x"}}, "spec": spec}
+
+    def refused() -> str | None:
+        try:
+            core.create_namespaced_pod("hooks-away", asking, dry_run="All")
+        except ApiException as err:
+            return str(err.body) if "failed calling webhook" in str(err.body) else None
+        return None
+
+    def admitted() -> bool:
+        try:
+            core.create_namespaced_pod("hooks-away", asking, dry_run="All")
+        except ApiException:
+            return False
+        return True
+
+    point_webhook_at(testbed.api1, f"https://127.0.0.1:{free_port()}")  # nothing listens there
+    try:
+        eventually(refused, "the API server to call the unreachable webhook for a pod that asks for imports")
+        plain = core.create_namespaced_pod("hooks-away", {"metadata": {"name": "plain"}, "spec": spec})
+        assert not any(v.name.startswith(names.VOLUME_PREFIX) for v in plain.spec.volumes or [])
+    finally:
+        point_webhook_at(testbed.api1, testbed.hooks_url)
+        eventually(admitted, "the API server to call the hooks again")
 
 
 @pytest.mark.parametrize(
