@@ -9,6 +9,7 @@ from kubernetes.client.exceptions import ApiException
 
 from hooks import contract, names
 from tests.testbed.bed import Bed
+from tests.testbed.cluster import free_port
 from tests.testbed.scenario import (
     enable_namespace,
     eventually,
@@ -20,7 +21,6 @@ from tests.testbed.scenario import (
     point_webhook_at,
     service_account_import,
 )
-from tests.testbed.cluster import free_port
 
 from .helpers import GROUP, VERSION, get_import, hooks_later, ready, secret_data
 
