@@ -97,21 +97,18 @@ def create_app(settings: Settings | None = None, issuer: TokenIssuer | None = No
         try:
             body, outcome, namespace, name, extra = handle(_body())
         except BadRequest as err:
-            metrics.REQUESTS.labels(endpoint, "BadRequest").inc()
-            metrics.LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+            metrics.count_request(endpoint, "BadRequest", time.perf_counter() - started)
             log.warning("rejected malformed request", extra={"endpoint": endpoint, "error": str(err)})
             return _error(400, "BadRequest", str(err))
         except HTTPException:
             raise  # answered by the error handler below (413, 415, ...)
         except Exception as err:
             # The type only: an exception's text could quote request data, and so a token.
-            metrics.REQUESTS.labels(endpoint, "InternalError").inc()
-            metrics.LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+            metrics.count_request(endpoint, "InternalError", time.perf_counter() - started)
             log.error("unexpected error", extra={"endpoint": endpoint, "exc_type": type(err).__name__})
             return _error(500, "InternalError", "internal error in the hooks service; see its logs")
         elapsed = time.perf_counter() - started
-        metrics.REQUESTS.labels(endpoint, outcome).inc()
-        metrics.LATENCY.labels(endpoint).observe(elapsed)
+        metrics.count_request(endpoint, outcome, elapsed)
         level = log_level(endpoint, outcome)
         if log.isEnabledFor(level):
             log.log(

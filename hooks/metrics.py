@@ -36,6 +36,18 @@ TOKEN_EXPIRATION = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+#: The labelled series of each (endpoint, outcome), looked up once per worker rather than per request.
+_REQUEST_SERIES: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+
+
+def count_request(endpoint: str, outcome: str, seconds: float) -> None:
+    """Counts a hook request by endpoint and outcome, and its latency by endpoint."""
+    series = _REQUEST_SERIES.get((endpoint, outcome))
+    if series is None:
+        series = _REQUEST_SERIES[endpoint, outcome] = (REQUESTS.labels(endpoint, outcome), LATENCY.labels(endpoint))
+    series[0].inc()
+    series[1].observe(seconds)
+
 
 def exposition() -> tuple[bytes, str]:
     """The metrics text and its content type, from every worker when running multi-process."""

@@ -1,0 +1,3 @@
+module multicluster-service-account/bench/webhook-go
+
+go 1.26
