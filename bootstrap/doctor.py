@@ -8,11 +8,10 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from hooks import contract, policy
-from hooks.kube import client_for
 from hooks.kubeconfig import KubeconfigError, credential_kubeconfig
 from hooks.wire import Obj
 
-from .kube import Cluster, api_error_text
+from .kube import Cluster, api_error_text, client_for
 from .steps import Say, calling
 
 TIMEOUT = (5, 10)

@@ -8,9 +8,11 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config import ConfigException
+from kubernetes.config.kube_config import KubeConfigLoader
 
 from hooks import names
 from hooks.kubeconfig import ClusterEndpoint
+from hooks.wire import Obj
 
 #: API error text quoted in messages is capped.
 MAX_ERROR_TEXT = 300
@@ -83,3 +85,19 @@ def connect(kubeconfig: Path | None, context: str | None, name: str | None, role
     ca = Path(configuration.ssl_ca_cert).read_bytes() if configuration.ssl_ca_cert else b""
     endpoint = ClusterEndpoint(server=str(configuration.host).rstrip("/"), ca_pem=ca)
     return Cluster(cluster_name, wanted, k8s.ApiClient(configuration), endpoint)
+
+
+def client_for(config: Obj) -> k8s.ApiClient:
+    """An API client for a parsed kubeconfig's current context, without retries.
+
+    Raises ValueError (with the loader's error type only, never the kubeconfig's content) if the
+    kubeconfig cannot be loaded.
+    """
+    configuration = k8s.Configuration()
+    try:
+        loader = KubeConfigLoader(config_dict=config)
+        loader.load_and_set(configuration)
+    except (ConfigException, ValueError, TypeError, KeyError) as err:
+        raise ValueError(type(err).__name__) from None
+    configuration.retries = 0
+    return k8s.ApiClient(configuration)

@@ -1,27 +1,31 @@
-"""The one module that imports the Kubernetes client: TokenRequests to remote clusters."""
+"""The hooks' only remote calls: TokenRequests (and a service account read) against remote clusters.
 
+Plain HTTPS with urllib3 rather than the Kubernetes client: its generated API and models would cost
+each gunicorn worker ~17 MB of memory for these two calls (see bench/). The credential was checked by
+`kubeconfig.credential_kubeconfig`: a server, a CA, a token or a client certificate, nothing else.
+"""
+
+import base64
+import binascii
 import json
-import logging
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import TypeVar
+import os
+import ssl
+import tempfile
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 import urllib3
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config import ConfigException
-from kubernetes.config.kube_config import KubeConfigLoader
 
 from .model import Credential, RemoteError, TokenSpec
 from .settings import Settings
-from .token import IssuedToken, issued
+from .token import IssuedToken, issued, parse_time
 from .wire import Obj
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 #: Logged and reported API error text is capped, so that no unexpected payload ends up in a status.
 MAX_ERROR_TEXT = 300
+#: A TokenRequest or ServiceAccount is a few kilobytes; a remote server that sends more is cut off.
+MAX_RESPONSE_BYTES = 1024 * 1024
 
 REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "RemoteServiceAccountNotFound"}
 HINTS = {
@@ -31,28 +35,38 @@ HINTS = {
 }
 
 
-def _api_message(err: ApiException) -> str:
+def _current(config: Obj) -> tuple[Obj, Obj]:
+    """The cluster and user of a credential kubeconfig (as credential_kubeconfig rebuilt it)."""
+    return config["clusters"][0]["cluster"], config["users"][0]["user"]
+
+
+def _decoded(section: Obj, key: str) -> bytes:
     try:
-        message = str(json.loads(err.body or "{}").get("message") or err.reason)
-    except (ValueError, AttributeError):
-        message = str(err.reason)
-    return message[:MAX_ERROR_TEXT]
+        return base64.b64decode(section.get(key) or "", validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{key} is not valid base64") from None
 
 
-def client_for(config: Obj) -> k8s.ApiClient:
-    """An API client for a parsed kubeconfig's current context, without retries.
+def ssl_context(credential: Credential) -> ssl.SSLContext:
+    """TLS for the remote API server: its CA (else the system's), and the client certificate, if any.
 
-    Raises ValueError (with the loader's error type only, never the kubeconfig's content) if the
-    kubeconfig cannot be loaded.
+    Raises ValueError (naming no content) if the client certificate and key cannot be loaded.
     """
-    configuration = k8s.Configuration()
-    try:
-        loader = KubeConfigLoader(config_dict=config)  # type: ignore[no-untyped-call]
-        loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
-    except (ConfigException, ValueError, TypeError, KeyError) as err:
-        raise ValueError(type(err).__name__) from None
-    configuration.retries = 0
-    return k8s.ApiClient(configuration)
+    ca = credential.endpoint.ca_pem.decode("ascii", "replace") or None
+    context = ssl.create_default_context(cadata=ca)
+    _, user = _current(credential.config)
+    cert, key = _decoded(user, "client-certificate-data"), _decoded(user, "client-key-data")
+    if cert and key:
+        # ssl loads a certificate chain from files only: a private directory, removed at once.
+        with tempfile.TemporaryDirectory(prefix="mcsa-client-") as directory:
+            path = os.path.join(directory, "client.pem")
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+                out.write(cert + b"\n" + key)
+            try:
+                context.load_cert_chain(path)
+            except ssl.SSLError:
+                raise ValueError("client-certificate-data and client-key-data are not a certificate and key") from None
+    return context
 
 
 class KubernetesTokenIssuer:
@@ -62,64 +76,101 @@ class KubernetesTokenIssuer:
         self._timeout = settings.remote_timeout_seconds
         self._clock = settings.clock
 
-    def _api(self, credential: Credential) -> k8s.ApiClient:
+    def _call(self, credential: Credential, method: str, path: str, verb: str, where: str, body: Obj | None) -> Obj:
+        """One request to the remote API server; its failures as RemoteErrors: cannot <verb> <where>: ..."""
+        server = urlsplit(credential.endpoint.server)
+        cluster, user = _current(credential.config)
         try:
-            return client_for(credential.config)
+            context = ssl_context(credential)
         except ValueError as err:
             raise RemoteError(
                 "InvalidClusterCredential",
                 f'the cluster credential Secret "{credential.secret}" is unusable: {err}; '
                 "re-run `kubemcsa bootstrap` for it",
             ) from None
-
-    def _call(self, credential: Credential, verb: str, where: str, call: Callable[[k8s.ApiClient], T]) -> T:
-        """call(api) against the remote cluster, its failures as RemoteErrors: cannot <verb> <where>: ..."""
-        with self._api(credential) as api:
+        headers = {"Accept": "application/json", "User-Agent": "multicluster-service-account-hooks"}
+        if user.get("token"):
+            headers["Authorization"] = f"Bearer {user['token']}"
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        pool = urllib3.HTTPSConnectionPool(
+            server.hostname or "",
+            server.port or 443,
+            ssl_context=context,
+            server_hostname=cluster.get("tls-server-name") or None,
+            timeout=urllib3.Timeout(total=self._timeout),
+            retries=False,
+            maxsize=1,
+        )
+        try:
+            response = pool.urlopen(
+                method,
+                server.path.rstrip("/") + path,
+                body=json.dumps(body) if body is not None else None,
+                headers=headers,
+                preload_content=False,
+            )
             try:
-                return call(api)
-            except ApiException as err:
-                status = int(err.status or 0)
-                reason = REASONS.get(status, "RemoteError")
-                hint = HINTS.get(status, "see the remote API server's message")
-                raise RemoteError(
-                    reason, f"cannot {verb} {where}: {status} {_api_message(err)}; {hint}", status
-                ) from None
-            except (urllib3.exceptions.HTTPError, OSError) as err:
-                cause = type(err).__name__
-                if isinstance(err, urllib3.exceptions.MaxRetryError) and err.reason is not None:
-                    cause = type(err.reason).__name__
-                raise RemoteError(
-                    "RemoteUnreachable",
-                    f"cannot {verb} {where}: {credential.endpoint.server} is unreachable ({cause}); "
-                    "check that the cluster is up and that the credential's server URL and CA are right",
-                ) from None
+                data = response.read(MAX_RESPONSE_BYTES + 1)
+            finally:
+                response.release_conn()
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise RemoteError(
+                "RemoteUnreachable",
+                f"cannot {verb} {where}: {credential.endpoint.server} is unreachable ({type(err).__name__}); "
+                "check that the cluster is up and that the credential's server URL and CA are right",
+            ) from None
+        finally:
+            pool.close()
+        if len(data) > MAX_RESPONSE_BYTES:
+            raise RemoteError("RemoteError", f"cannot {verb} {where}: the response is larger than 1 MiB")
+        parsed = _json_object(data)
+        if not 200 <= response.status < 300:
+            status = response.status
+            message = parsed.get("message") if isinstance(parsed.get("message"), str) else response.reason
+            text = str(message or "")[:MAX_ERROR_TEXT]
+            hint = HINTS.get(status, "see the remote API server's message")
+            raise RemoteError(
+                REASONS.get(status, "RemoteError"), f"cannot {verb} {where}: {status} {text}; {hint}", status
+            )
+        return parsed
 
     def request_token(self, credential: Credential, spec: TokenSpec) -> IssuedToken:
         where = _where(spec)
         # No audiences: the remote API server's own (its service-account issuer's).
-        body = k8s.AuthenticationV1TokenRequest(
-            spec=k8s.V1TokenRequestSpec(audiences=list(spec.audiences), expiration_seconds=spec.expiration_seconds)
-        )
+        token_spec: dict[str, Any] = {"audiences": list(spec.audiences)}
+        if spec.expiration_seconds is not None:
+            token_spec["expirationSeconds"] = spec.expiration_seconds
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": token_spec}
         requested_at = self._clock()
-        response = self._call(
-            credential, "create token for", where,
-            lambda api: k8s.CoreV1Api(api).create_namespaced_service_account_token(
-                spec.name, spec.namespace, body, _request_timeout=self._timeout
-            ),
-        )  # fmt: skip
-        result = response.status
-        if result is None or not result.token or not isinstance(result.expiration_timestamp, datetime):
+        path = f"{_service_account_path(spec)}/token"
+        response = self._call(credential, "POST", path, "create token for", where, body)
+        status = response.get("status")
+        token = status.get("token") if isinstance(status, dict) else None
+        expires: datetime | None = parse_time(status.get("expirationTimestamp")) if isinstance(status, dict) else None
+        if not isinstance(token, str) or not token or expires is None:
             raise RemoteError("RemoteError", f"cannot create token for {where}: the response has no token")
-        return issued(result.token, result.expiration_timestamp.astimezone(UTC), requested_at)
+        return issued(token, expires, requested_at)
 
     def service_account_annotations(self, credential: Credential, spec: TokenSpec) -> dict[str, str]:
-        account = self._call(
-            credential, "get", _where(spec),
-            lambda api: k8s.CoreV1Api(api).read_namespaced_service_account(
-                spec.name, spec.namespace, _request_timeout=self._timeout
-            ),
-        )  # fmt: skip
-        return dict(account.metadata.annotations or {}) if account.metadata else {}
+        account = self._call(credential, "GET", _service_account_path(spec), "get", _where(spec), None)
+        metadata = account.get("metadata")
+        annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+        if not isinstance(annotations, dict):
+            return {}
+        return {str(k): str(v) for k, v in annotations.items()}
+
+
+def _json_object(data: bytes) -> Obj:
+    try:
+        parsed = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _service_account_path(spec: TokenSpec) -> str:
+    return f"/api/v1/namespaces/{quote(spec.namespace, safe='')}/serviceaccounts/{quote(spec.name, safe='')}"
 
 
 def _where(spec: TokenSpec) -> str:
