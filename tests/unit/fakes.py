@@ -2,8 +2,13 @@
 
 import base64
 import json
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from bootstrap.credential import credential_secret
@@ -119,3 +124,19 @@ def observed(desired: Obj) -> Obj:
     obj["metadata"]["labels"]["controller-uid"] = "u-1"
     obj["metadata"].setdefault("annotations", {})["metacontroller.k8s.io/last-applied-configuration"] = "{}"
     return obj
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """handler served from a thread on 127.0.0.1 (over TLS with tls); the server's base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -3,11 +3,10 @@
 import base64
 import json
 import ssl
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from hooks.kubeconfig import credential_kubeconfig
 from hooks.model import Credential, RemoteError, TokenSpec
 from hooks.token import format_time
 
-from .fakes import NOW, jwt, settings
+from .fakes import NOW, jwt, serving, settings
 
 TOKEN = jwt(NOW, NOW + timedelta(hours=1), "issued")
 SPEC = TokenSpec("cluster2", "team-a", "pod-lister", (), 3600)
@@ -63,23 +62,15 @@ def _handler(remote: Remote) -> type[BaseHTTPRequestHandler]:
 def remote(tmp_path: Path) -> Iterator[tuple[str, Remote]]:
     """An HTTPS server on 127.0.0.1 whose certificate names only remote.example; client certificates of
     CA are asked for, not required."""
-    serving = pki.issue(CA, "remote", hosts=("remote.example",))
-    (tmp_path / "tls.pem").write_bytes(serving.cert_pem + serving.key_pem)
+    certificate = pki.issue(CA, "remote", hosts=("remote.example",))
+    (tmp_path / "tls.pem").write_bytes(certificate.cert_pem + certificate.key_pem)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tmp_path / "tls.pem")
     context.load_verify_locations(cadata=CA.cert_pem.decode())
     context.verify_mode = ssl.CERT_OPTIONAL
     state = Remote(body=_token_response(TOKEN))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}", state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(_handler(state), context) as url:
+        yield url, state
 
 
 def _token_response(token: str) -> bytes:

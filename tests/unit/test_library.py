@@ -9,9 +9,8 @@ import importlib.util
 import json
 import logging
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -25,6 +24,8 @@ import multicluster_service_account as mcsa
 from hooks import contract as hooks_contract
 from hooks.kubeconfig import ClusterEndpoint, imported_secret_data
 from multicluster_service_account import contract, token_file
+
+from .fakes import serving
 
 REPO = Path(__file__).parents[2]
 CA = b"-----BEGIN CERTIFICATE-----\nnot a real CA\n-----END CERTIFICATE-----\n"
@@ -356,16 +357,8 @@ class _Recorder(BaseHTTPRequestHandler):
 @pytest.fixture
 def api_server() -> Iterator[tuple[str, list[str | None]]]:
     seen: list[str | None] = []
-    handler = type("Handler", (_Recorder,), {"seen": seen})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(type("Handler", (_Recorder,), {"seen": seen})) as url:
+        yield url, seen
 
 
 def test_a_long_lived_client_sends_the_new_token_after_a_swap(
