@@ -50,10 +50,13 @@ def _decoded(section: Obj, key: str) -> bytes:
 def ssl_context(credential: Credential) -> ssl.SSLContext:
     """TLS for the remote API server: its CA (else the system's), and the client certificate, if any.
 
-    Raises ValueError (naming no content) if the client certificate and key cannot be loaded.
+    Raises ValueError (naming no content) if the CA, or the client certificate and key, cannot be loaded.
     """
     ca = credential.endpoint.ca_pem.decode("ascii", "replace") or None
-    context = ssl.create_default_context(cadata=ca)
+    try:
+        context = ssl.create_default_context(cadata=ca)
+    except ssl.SSLError:
+        raise ValueError("certificate-authority-data is not a PEM certificate") from None
     _, user = _current(credential.config)
     cert, key = _decoded(user, "client-certificate-data"), _decoded(user, "client-key-data")
     if cert and key:

@@ -78,8 +78,10 @@ def _token_response(token: str) -> bytes:
     return json.dumps({"kind": "TokenRequest", "status": {"token": token, "expirationTimestamp": expires}}).encode()
 
 
-def credential(server: str, *, tls_server_name: str | None = "remote.example", **user: str) -> Credential:
-    cluster = {"server": server, "certificate-authority-data": base64.b64encode(CA.cert_pem).decode()}
+def credential(
+    server: str, *, tls_server_name: str | None = "remote.example", ca: bytes = CA.cert_pem, **user: str
+) -> Credential:
+    cluster = {"server": server, "certificate-authority-data": base64.b64encode(ca).decode()}
     if tls_server_name:
         cluster["tls-server-name"] = tls_server_name
     text = yaml.safe_dump(
@@ -137,6 +139,15 @@ def test_an_unusable_client_certificate_is_an_invalid_credential(remote: tuple[s
         issuer().request_token(credential(url, **data), SPEC)
     assert caught.value.reason == "InvalidClusterCredential"
     assert "multicluster-service-account/cluster2" in caught.value.message and "bm9wZQ" not in caught.value.message
+
+
+def test_a_ca_that_is_no_certificate_is_an_invalid_credential(remote: tuple[str, Remote]) -> None:
+    url, state = remote
+    with pytest.raises(RemoteError) as caught:
+        issuer().request_token(credential(url, ca=b"not a certificate"), SPEC)
+    assert caught.value.reason == "InvalidClusterCredential"
+    assert "certificate-authority-data is not a PEM certificate" in caught.value.message
+    assert not state.requests
 
 
 def test_the_server_certificate_must_name_the_server_or_tls_server_name(remote: tuple[str, Remote]) -> None:
