@@ -9,8 +9,11 @@ import base64
 import binascii
 import json
 import os
+import re
 import ssl
 import tempfile
+import time
+import urllib.request
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -26,6 +29,8 @@ from .wire import Obj
 MAX_ERROR_TEXT = 300
 #: A TokenRequest or ServiceAccount is a few kilobytes; a remote server that sends more is cut off.
 MAX_RESPONSE_BYTES = 1024 * 1024
+#: What a bearer token may hold (RFC 6750's b64token is narrower): no spaces, controls or non-ASCII.
+BEARER_TOKEN = re.compile(r"[\x21-\x7e]+")
 
 REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "RemoteServiceAccountNotFound"}
 HINTS = {
@@ -52,24 +57,69 @@ def ssl_context(credential: Credential) -> ssl.SSLContext:
 
     Raises ValueError (naming no content) if the CA, or the client certificate and key, cannot be loaded.
     """
-    ca = credential.endpoint.ca_pem.decode("ascii", "replace") or None
     try:
-        context = ssl.create_default_context(cadata=ca)
-    except ssl.SSLError:
+        context = ssl.create_default_context(cadata=credential.endpoint.ca_pem.decode("ascii") or None)
+    except (ssl.SSLError, UnicodeDecodeError, TypeError, ValueError):
         raise ValueError("certificate-authority-data is not a PEM certificate") from None
     _, user = _current(credential.config)
     cert, key = _decoded(user, "client-certificate-data"), _decoded(user, "client-key-data")
     if cert and key:
         # ssl loads a certificate chain from files only: a private directory, removed at once.
-        with tempfile.TemporaryDirectory(prefix="mcsa-client-") as directory:
-            path = os.path.join(directory, "client.pem")
-            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
-                out.write(cert + b"\n" + key)
-            try:
-                context.load_cert_chain(path)
-            except ssl.SSLError:
-                raise ValueError("client-certificate-data and client-key-data are not a certificate and key") from None
+        try:
+            with tempfile.TemporaryDirectory(prefix="mcsa-client-") as directory:
+                path = os.path.join(directory, "client.pem")
+                with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+                    out.write(cert + b"\n" + key)
+                # A password callback, so that an encrypted key fails here rather than prompt for one
+                # (OpenSSL prompts when the callback gives an empty password).
+                context.load_cert_chain(path, password=lambda: b"-")
+        except ssl.SSLError:
+            raise ValueError("client-certificate-data and client-key-data are not a certificate and key") from None
+        except OSError as err:
+            raise ValueError(
+                f"the client certificate cannot be loaded ({type(err).__name__} on a temporary file)"
+            ) from None
     return context
+
+
+def pool_manager(
+    server: str, context: ssl.SSLContext, tls_server_name: str | None, timeout: float
+) -> urllib3.PoolManager:
+    """Connections to server: through the proxy of HTTPS_PROXY unless NO_PROXY names the host, as
+    client-go does (a credential cannot name a proxy: proxy-url is refused)."""
+    options: dict[str, Any] = {
+        "num_pools": 1,
+        "ssl_context": context,
+        "server_hostname": tls_server_name,
+        "timeout": urllib3.Timeout(connect=timeout, read=timeout),
+        "retries": False,
+    }
+    proxy = urllib.request.getproxies().get("https")
+    if proxy and not urllib.request.proxy_bypass(urlsplit(server).hostname or ""):
+        return urllib3.ProxyManager(proxy, **options)
+    return urllib3.PoolManager(**options)
+
+
+def _checked_server(server: str) -> str:
+    """server, or ValueError if no request can be sent to it."""
+    try:
+        parts = urlsplit(server)
+        _ = parts.port  # a port that is not a number in 1-65535 raises ValueError
+    except ValueError:
+        raise ValueError("its server URL has an invalid port") from None
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError("its server URL is not https://<host>[:<port>][/<path>]")
+    return server
+
+
+def _checked_server_name(name: str | None) -> str | None:
+    """tls-server-name, or ValueError if TLS cannot send it (SNI takes an IDNA host name)."""
+    try:
+        if name:
+            name.encode("idna")
+    except UnicodeError:
+        raise ValueError("its tls-server-name is not a host name") from None
+    return name or None
 
 
 class KubernetesTokenIssuer:
@@ -81,50 +131,55 @@ class KubernetesTokenIssuer:
 
     def _call(self, credential: Credential, method: str, path: str, verb: str, where: str, body: Obj | None) -> Obj:
         """One request to the remote API server; its failures as RemoteErrors: cannot <verb> <where>: ..."""
-        server = urlsplit(credential.endpoint.server)
-        cluster, user = _current(credential.config)
-        try:
-            context = ssl_context(credential)
-        except ValueError as err:
-            raise RemoteError(
+
+        def unusable(why: str) -> RemoteError:
+            return RemoteError(
                 "InvalidClusterCredential",
-                f'the cluster credential Secret "{credential.secret}" is unusable: {err}; '
+                f'the cluster credential Secret "{credential.secret}" is unusable: {why}; '
                 "re-run `kubemcsa bootstrap` for it",
-            ) from None
+            )
+
+        cluster, user = _current(credential.config)
         headers = {"Accept": "application/json", "User-Agent": "multicluster-service-account-hooks"}
-        if user.get("token"):
-            headers["Authorization"] = f"Bearer {user['token']}"
+        token = user.get("token")
+        if token:
+            if not BEARER_TOKEN.fullmatch(token):
+                raise unusable("its token has characters an HTTP header cannot carry")
+            headers["Authorization"] = f"Bearer {token}"
         if body is not None:
             headers["Content-Type"] = "application/json"
-        pool = urllib3.HTTPSConnectionPool(
-            server.hostname or "",
-            server.port or 443,
-            ssl_context=context,
-            server_hostname=cluster.get("tls-server-name") or None,
-            timeout=urllib3.Timeout(total=self._timeout),
-            retries=False,
-            maxsize=1,
-        )
         try:
-            response = pool.urlopen(
+            server = _checked_server(credential.endpoint.server)
+            server_name = _checked_server_name(cluster.get("tls-server-name"))
+            manager = pool_manager(server, ssl_context(credential), server_name, self._timeout)
+        except ValueError as err:  # our own messages only
+            raise unusable(str(err)) from None
+        deadline = time.monotonic() + self._timeout
+        try:
+            response = manager.urlopen(
                 method,
-                server.path.rstrip("/") + path,
+                server.rstrip("/") + path,
                 body=json.dumps(body) if body is not None else None,
                 headers=headers,
                 preload_content=False,
+                redirect=False,
             )
             try:
-                data = response.read(MAX_RESPONSE_BYTES + 1)
-            finally:
-                response.release_conn()
+                data = _read(response, deadline)
+            except BaseException:
+                response.close()  # and its connection: the rest of the body is never read
+                raise
+            response.release_conn()
         except (urllib3.exceptions.HTTPError, OSError) as err:
             raise RemoteError(
                 "RemoteUnreachable",
                 f"cannot {verb} {where}: {credential.endpoint.server} is unreachable ({type(err).__name__}); "
                 "check that the cluster is up and that the credential's server URL and CA are right",
             ) from None
+        except ValueError:  # e.g. a tls-server-name that is no host name; the text could quote the token
+            raise unusable("its server URL or tls-server-name cannot be used for a request") from None
         finally:
-            pool.close()
+            manager.clear()
         if len(data) > MAX_RESPONSE_BYTES:
             raise RemoteError("RemoteError", f"cannot {verb} {where}: the response is larger than 1 MiB")
         parsed = _json_object(data)
@@ -162,6 +217,20 @@ class KubernetesTokenIssuer:
         if not isinstance(annotations, dict):
             return {}
         return {str(k): str(v) for k, v in annotations.items()}
+
+
+def _read(response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
+    """The body, at most MAX_RESPONSE_BYTES + 1 bytes of it, or TimeoutError past the deadline (the
+    read timeout bounds each wait for data, not a server that sends a byte at a time)."""
+    chunks, size = [], 0
+    while chunk := response.read1(64 * 1024):  # what has arrived, not a full 64 KiB
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError
+    return b"".join(chunks)
 
 
 def _json_object(data: bytes) -> Obj:

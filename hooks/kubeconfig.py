@@ -94,6 +94,8 @@ def endpoint(config: Obj) -> ClusterEndpoint:
     server = cluster.get("server")
     if not isinstance(server, str) or not server.startswith("https://"):
         raise KubeconfigError("the current context's cluster has no https:// server URL")
+    if "@" in server.removeprefix("https://").split("/", 1)[0]:
+        raise KubeconfigError("the server URL holds a user name or password; put the credentials in the user")
     if cluster.get("certificate-authority"):
         raise KubeconfigError(
             "the cluster's CA is a file path (certificate-authority); embed it as certificate-authority-data"

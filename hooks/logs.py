@@ -1,5 +1,6 @@
 """JSON log lines, one object per line on stderr (gunicorn.conf.py installs these)."""
 
+import json
 import logging
 import os
 import time
@@ -27,7 +28,10 @@ class JSONFormatter(logging.Formatter):
         line.update([(k, v) for k, v in fields.items() if k not in _STANDARD])
         if record.exc_info:  # the type only: a traceback's text could quote request data
             line["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
-        return orjson.dumps(line, default=str).decode()
+        try:
+            return orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        except TypeError:  # e.g. an integer beyond 64 bits
+            return json.dumps(line, default=str)
 
 
 class LineHandler(logging.Handler):

@@ -2,7 +2,11 @@
 
 import base64
 import json
+import socket
+import socketserver
 import ssl
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -15,8 +19,9 @@ import yaml
 
 from hooks import pki
 from hooks.kube import KubernetesTokenIssuer
-from hooks.kubeconfig import credential_kubeconfig
+from hooks.kubeconfig import KubeconfigError, credential_kubeconfig
 from hooks.model import Credential, RemoteError, TokenSpec
+from hooks.settings import Settings
 from hooks.token import format_time
 
 from .fakes import NOW, jwt, serving, settings
@@ -33,6 +38,7 @@ class Remote:
     status: int = 201
     body: bytes = b""
     requests: list[dict[str, Any]] = field(default_factory=list)
+    drip_seconds: float = 0  # pause between bytes of the body
 
 
 def _handler(remote: Remote) -> type[BaseHTTPRequestHandler]:
@@ -48,7 +54,15 @@ def _handler(remote: Remote) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(remote.body)))
             self.end_headers()
-            self.wfile.write(remote.body)
+            if not remote.drip_seconds:
+                self.wfile.write(remote.body)
+            try:
+                for byte in remote.body if remote.drip_seconds else b"":
+                    time.sleep(remote.drip_seconds)
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+            except OSError:  # the client gave up
+                self.close_connection = True
 
         do_GET = do_POST = _answer
 
@@ -201,3 +215,120 @@ def test_service_account_annotations(remote: tuple[str, Remote]) -> None:
     ]
     state.body = b'{"metadata":{}}'
     assert issuer().service_account_annotations(credential(url), SPEC) == {}
+
+
+class _Tunnel(socketserver.BaseRequestHandler):
+    """An HTTP proxy that only tunnels (CONNECT), as egress proxies do for HTTPS; records the targets."""
+
+    targets: list[str]
+
+    def handle(self) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.request.recv(4096)
+        target = head.split()[1].decode()
+        self.targets.append(target)
+        host, port = target.rsplit(":", 1)
+        with socket.create_connection((host, int(port))) as upstream:
+            self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            pipe = threading.Thread(target=_copy, args=(upstream, self.request), daemon=True)
+            pipe.start()
+            _copy(self.request, upstream)
+            pipe.join(5)
+
+
+def _copy(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+        sink.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+@pytest.fixture
+def proxy() -> Iterator[tuple[str, list[str]]]:
+    targets: list[str] = []
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), type("Tunnel", (_Tunnel,), {"targets": targets}))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", targets
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_https_proxy_from_the_environment_unless_no_proxy_names_the_host(
+    remote: tuple[str, Remote], proxy: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, state = remote
+    proxy_url, targets = proxy
+    monkeypatch.setenv("HTTPS_PROXY", proxy_url)
+    monkeypatch.setenv("NO_PROXY", "elsewhere.example")
+    issuer().request_token(credential(url), SPEC)
+    assert targets == [url.removeprefix("https://")] and len(state.requests) == 1
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    issuer().request_token(credential(url), SPEC)
+    assert len(targets) == 1 and len(state.requests) == 2
+
+
+def test_a_server_that_drips_its_answer_times_out(remote: tuple[str, Remote]) -> None:
+    url, state = remote
+    state.drip_seconds = 0.05  # each byte well within the read timeout, the whole body not
+    fast = KubernetesTokenIssuer(Settings(clock=lambda: NOW, remote_timeout_seconds=0.5))
+    started = time.monotonic()
+    with pytest.raises(RemoteError) as caught:
+        fast.request_token(credential(url), SPEC)
+    assert caught.value.reason == "RemoteUnreachable" and "(TimeoutError)" in caught.value.message
+    assert time.monotonic() - started < 2
+
+
+def _encrypted_key() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    client = pki.issue(CA, "importer", client=True)
+    return client.cert_pem + client.key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"token": "line\r\nX-Injected: 1"}, "its token has characters an HTTP header cannot carry"),
+        ({"token": "tökén"}, "its token has characters an HTTP header cannot carry"),
+        ({"ca": b"\x30\x82\x01\x0a"}, "certificate-authority-data is not a PEM certificate"),
+        ({"ca": "é".encode()}, "certificate-authority-data is not a PEM certificate"),
+        ({"server": "https://127.0.0.1:99999"}, "its server URL has an invalid port"),
+        ({"server": "https://127.0.0.1:abc"}, "its server URL has an invalid port"),
+        ({"tls_server_name": "." + "x" * 70}, "its tls-server-name is not a host name"),
+        ({"encrypted": True}, "client-certificate-data and client-key-data are not a certificate and key"),
+    ],
+)
+def test_an_unusable_credential_is_invalid_whatever_is_wrong(
+    remote: tuple[str, Remote], change: dict[str, Any], why: str
+) -> None:
+    url, state = remote
+    user: dict[str, str] = {}
+    if "token" in change:
+        user["token"] = change["token"]
+    if change.get("encrypted"):
+        pem = _encrypted_key()
+        user["client-certificate-data"] = base64.b64encode(pem).decode()
+        user["client-key-data"] = base64.b64encode(pem).decode()
+    options = {k: v for k, v in change.items() if k in ("ca", "tls_server_name")}
+    with pytest.raises(RemoteError) as caught:
+        issuer().request_token(credential(change.get("server", url), **options, **user), SPEC)
+    assert caught.value.reason == "InvalidClusterCredential"
+    assert why in caught.value.message
+    assert "line" not in caught.value.message and "tökén" not in caught.value.message
+    assert not state.requests
+
+
+def test_a_server_url_with_a_password_is_refused() -> None:
+    with pytest.raises(KubeconfigError, match="holds a user name or password"):
+        credential("https://admin:hunter2@127.0.0.1:6443")

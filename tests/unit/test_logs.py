@@ -46,3 +46,9 @@ def test_the_handler_writes_whole_lines_to_its_file_descriptor() -> None:
     with os.fdopen(read, "rb") as pipe:
         lines = pipe.read().decode().splitlines()
     assert [json.loads(line)["n"] for line in lines] == [0, 1, 2]
+
+
+def test_fields_orjson_cannot_encode_are_still_logged() -> None:
+    line = JSONFormatter().format(_record(big=2**70, keyed={1: "a"}))
+    fields = json.loads(line)
+    assert (fields["big"], fields["keyed"]) == (2**70, {"1": "a"})
