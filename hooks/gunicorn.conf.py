@@ -82,6 +82,28 @@ def ssl_context(conf, default_ssl_context_factory):  # type: ignore[no-untyped-d
     return _tls_cache["context"]
 
 
+def on_starting(server):  # type: ignore[no-untyped-def]
+    """With reuse_port, the workers bind and the master does not: a port already in use would fail each
+    worker in turn while the master stays up. Check the address once here and stop with one line."""
+    import socket
+
+    if bind.startswith(("unix:", "fd://")):
+        return
+    host, _, port = bind.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 (the default bind is all addresses)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, int(port)))
+        except (OSError, ValueError) as err:
+            reason = err.strerror if isinstance(err, OSError) else str(err)
+            raise SystemExit(
+                f"multicluster-service-account hooks: cannot listen on {bind} ({reason}); "
+                "stop what uses it, or set MCSA_BIND to another address"
+            ) from None
+
+
 # No runtime control socket: nothing in the pod may reconfigure the server.
 control_socket_disable = True
 worker_tmp_dir = os.environ.get("MCSA_WORKER_TMP_DIR", tempfile.gettempdir())
