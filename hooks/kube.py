@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 
 import urllib3
 
+from .kubeconfig import current_cluster_and_user
 from .model import Credential, RemoteError, TokenSpec
 from .settings import Settings
 from .token import IssuedToken, issued, parse_time
@@ -40,11 +41,6 @@ HINTS = {
 }
 
 
-def _current(config: Obj) -> tuple[Obj, Obj]:
-    """The cluster and user of a credential kubeconfig (as credential_kubeconfig rebuilt it)."""
-    return config["clusters"][0]["cluster"], config["users"][0]["user"]
-
-
 def _decoded(section: Obj, key: str) -> bytes:
     try:
         return base64.b64decode(section.get(key) or "", validate=True)
@@ -61,7 +57,7 @@ def ssl_context(credential: Credential) -> ssl.SSLContext:
         context = ssl.create_default_context(cadata=credential.endpoint.ca_pem.decode("ascii") or None)
     except (ssl.SSLError, UnicodeDecodeError, TypeError, ValueError):
         raise ValueError("certificate-authority-data is not a PEM certificate") from None
-    _, user = _current(credential.config)
+    _, user = current_cluster_and_user(credential.config)
     cert, key = _decoded(user, "client-certificate-data"), _decoded(user, "client-key-data")
     if cert and key:
         # ssl loads a certificate chain from files only: a private directory, removed at once.
@@ -139,7 +135,7 @@ class KubernetesTokenIssuer:
                 "re-run `kubemcsa bootstrap` for it",
             )
 
-        cluster, user = _current(credential.config)
+        cluster, user = current_cluster_and_user(credential.config)
         headers = {"Accept": "application/json", "User-Agent": "multicluster-service-account-hooks"}
         token = user.get("token")
         if token:

@@ -67,7 +67,7 @@ def load_kubeconfig(text: str) -> Obj:
         raise KubeconfigError(f"not valid YAML{where}") from None
     if not isinstance(config, dict):
         raise KubeconfigError("not a kubeconfig (expected a YAML mapping)")
-    _current(config)
+    current_cluster_and_user(config)
     return config
 
 
@@ -80,7 +80,7 @@ def _named(config: Obj, section: str, name: object) -> Obj:
     raise KubeconfigError(f"{section[:-1]} {name!r} of the current context is not defined in {section}")
 
 
-def _current(config: Obj) -> tuple[Obj, Obj]:
+def current_cluster_and_user(config: Obj) -> tuple[Obj, Obj]:
     current = config.get("current-context")
     if not current:
         raise KubeconfigError("current-context is not set")
@@ -90,7 +90,7 @@ def _current(config: Obj) -> tuple[Obj, Obj]:
 
 def endpoint(config: Obj) -> ClusterEndpoint:
     """Server and CA of the current context's cluster; the CA must be embedded, not a file path."""
-    cluster, _ = _current(config)
+    cluster, _ = current_cluster_and_user(config)
     server = cluster.get("server")
     if not isinstance(server, str) or not server.startswith("https://"):
         raise KubeconfigError("the current context's cluster has no https:// server URL")
@@ -121,7 +121,7 @@ def credential_kubeconfig(text: str) -> tuple[Obj, ClusterEndpoint]:
     Raises KubeconfigError naming (never quoting) what is refused or missing.
     """
     config = load_kubeconfig(text)
-    cluster, user = _current(config)
+    cluster, user = current_cluster_and_user(config)
     refused = sorted({*(set(cluster) - CREDENTIAL_CLUSTER_KEYS), *(set(user) - CREDENTIAL_USER_KEYS)})
     if refused:
         raise KubeconfigError(
