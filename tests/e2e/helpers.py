@@ -10,14 +10,23 @@ from hooks import contract, create_app
 from hooks.settings import Settings, utc_now
 from tests.testbed.bed import Bed
 from tests.testbed.hooks_server import in_process_hooks
-from tests.testbed.metacontroller import CompositeControllerDriver
-from tests.testbed.scenario import imported_secret
+from tests.testbed.metacontroller import CompositeControllerDriver, SyncResult
+from tests.testbed.scenario import enable_namespace, imported_secret, pod_lister, service_account_import
 
 GROUP, VERSION = contract.API_VERSION.split("/")
 
 
 def get_import(bed: Bed, namespace: str, name: str) -> dict:
     return k8s.CustomObjectsApi(bed.api1).get_namespaced_custom_object(GROUP, VERSION, namespace, contract.PLURAL, name)
+
+
+def synced_import(bed: Bed, namespace: str, name: str, **spec: object) -> SyncResult | None:
+    """Import `name` into namespace of cluster1 (enabled) from service account pod-lister of the same
+    namespace in cluster2 (made here), synced once."""
+    pod_lister(bed.api2, namespace)
+    enable_namespace(bed.api1, namespace)
+    service_account_import(bed.api1, namespace, name, "cluster2", namespace, "pod-lister", **spec)
+    return bed.driver().sync_parent(namespace, name)
 
 
 def ready(bed: Bed, namespace: str, name: str) -> dict:

@@ -23,6 +23,8 @@ from tests.testbed.scenario import (
     service_account_import,
 )
 
+from .helpers import synced_import
+
 NS = contract.CREDENTIALS_NAMESPACE
 
 
@@ -150,10 +152,7 @@ def test_rotate_replaces_the_credential_and_imports_keep_working(testbed: Bed, t
     eventually(lambda: unauthorized(old), "the old credential to be rejected (401)")
     assert not unauthorized(new)
     # The hooks use the new credential at the next sync.
-    pod_lister(testbed.api2, "after-rotate")
-    enable_namespace(testbed.api1, "after-rotate")
-    service_account_import(testbed.api1, "after-rotate", "fresh", "cluster2", "after-rotate", "pod-lister")
-    testbed.driver().sync_parent("after-rotate", "fresh")
+    synced_import(testbed, "after-rotate", "fresh")
     assert imported_secret(testbed.api1, "after-rotate", "fresh") is not None
 
 

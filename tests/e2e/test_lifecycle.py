@@ -22,7 +22,7 @@ from tests.testbed.scenario import (
     service_account_import,
 )
 
-from .helpers import GROUP, VERSION, get_import, hooks_later, ready, secret_data
+from .helpers import GROUP, VERSION, get_import, hooks_later, ready, secret_data, synced_import
 
 
 def test_two_imports_from_two_namespaces_in_one_pod(testbed: Bed, tmp_path: Path) -> None:
@@ -62,10 +62,7 @@ def test_two_imports_from_two_namespaces_in_one_pod(testbed: Bed, tmp_path: Path
 
 
 def test_token_is_renewed_after_80_percent_of_its_lifetime(testbed: Bed, tmp_path: Path) -> None:
-    pod_lister(testbed.api2, "renewal")
-    enable_namespace(testbed.api1, "renewal")
-    service_account_import(testbed.api1, "renewal", "short", "cluster2", "renewal", "pod-lister", expirationSeconds=600)
-    first = testbed.driver().sync_parent("renewal", "short")
+    first = synced_import(testbed, "renewal", "short", expirationSeconds=600)
     assert first is not None
     assert first.resync_after == pytest.approx(480, abs=5)  # 80% of the 600 s the server granted
     before = secret_data(testbed, "renewal", "short")
@@ -92,10 +89,7 @@ def test_token_is_renewed_after_80_percent_of_its_lifetime(testbed: Bed, tmp_pat
 
 
 def test_remote_api_server_down_keeps_the_secret_and_recovers(testbed: Bed) -> None:
-    pod_lister(testbed.api2, "faults")
-    enable_namespace(testbed.api1, "faults")
-    service_account_import(testbed.api1, "faults", "flaky", "cluster2", "faults", "pod-lister")
-    testbed.driver().sync_parent("faults", "flaky")
+    synced_import(testbed, "faults", "flaky")
     before = secret_data(testbed, "faults", "flaky")
 
     apiserver = testbed.cluster2.processes["kube-apiserver"]
@@ -118,10 +112,7 @@ def test_remote_api_server_down_keeps_the_secret_and_recovers(testbed: Bed) -> N
 
 
 def test_remote_service_account_deleted_then_import_deleted(testbed: Bed) -> None:
-    pod_lister(testbed.api2, "doomed")
-    enable_namespace(testbed.api1, "doomed")
-    service_account_import(testbed.api1, "doomed", "doomed", "cluster2", "doomed", "pod-lister")
-    testbed.driver().sync_parent("doomed", "doomed")
+    synced_import(testbed, "doomed", "doomed")
     before = secret_data(testbed, "doomed", "doomed")
 
     k8s.CoreV1Api(testbed.api2).delete_namespaced_service_account("pod-lister", "doomed")
