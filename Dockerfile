@@ -2,12 +2,16 @@
 # Mount the serving certificate at /etc/multicluster-service-account/tls (tls.crt, tls.key).
 FROM python:3.11-slim-bookworm AS build
 COPY requirements.txt /tmp/requirements.txt
-RUN pip install --no-cache-dir --no-compile --prefix=/install -r /tmp/requirements.txt
+# Byte-compiled here: the root filesystem is read-only at run time, so without .pyc files every start
+# would compile the Kubernetes client's largest modules again (about 100 MB more memory and seconds more
+# CPU in the certificate step).
+RUN pip install --no-cache-dir --prefix=/install -r /tmp/requirements.txt
 
 FROM python:3.11-slim-bookworm
 COPY --from=build /install /usr/local
 WORKDIR /app
 COPY hooks/ hooks/
+RUN python -m compileall -q hooks/
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MCSA_TLS_CERT_FILE=/etc/multicluster-service-account/tls/tls.crt \

@@ -6,6 +6,10 @@ BIN := $(VENV)/bin
 SERVE_DIR ?= .serve
 SERVE_ADDRESS ?= 127.0.0.1:8443
 TESTBED_DIR ?= .testbed
+TESTBED_NETNS ?= mcsa-testbed
+# Runs a command in the test bed's own network namespace with the real node (as root; it builds the
+# node and the images first), or says why not and runs it on the kubelet-less bed.
+ISOLATED := $(BIN)/python -m tests.testbed.isolated
 
 .DEFAULT_GOAL := help
 .PHONY: help venv lint test unit e2e serve testbed-build testbed-up testbed-down demo bench clean
@@ -27,31 +31,31 @@ lint: venv ## Run ruff and mypy (strict).
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-testbed-build: ## Build etcd, kube-apiserver and kube-controller-manager (cached in ~/.cache).
+testbed-build: ## Build etcd, kube-apiserver and kube-controller-manager (cached in ~/.cache); the node and images come with test/demo.
 	tests/tools/build.sh
 
-test: venv lint testbed-build ## Run every test: unit, app, and end-to-end on two real clusters.
-	$(BIN)/pytest
+test: venv lint testbed-build ## Run every test: unit, app, and end-to-end on two real clusters (cluster1 with a real node, as root).
+	$(ISOLATED) -- $(BIN)/pytest
 
 unit: venv ## Run the tests that need no cluster.
 	$(BIN)/pytest -m "not e2e"
 
 e2e: venv testbed-build ## Run the end-to-end tests only.
-	$(BIN)/pytest -m e2e
+	$(ISOLATED) -- $(BIN)/pytest -m e2e
 
 serve: venv ## Serve the hooks with gunicorn and TLS on $(SERVE_ADDRESS) (self-signed certificate in $(SERVE_DIR)/).
 	$(BIN)/python -m hooks.pki $(SERVE_DIR) --host $(firstword $(subst :, ,$(SERVE_ADDRESS))) --host localhost
 	MCSA_BIND=$(SERVE_ADDRESS) MCSA_TLS_CERT_FILE=$(SERVE_DIR)/tls.crt MCSA_TLS_KEY_FILE=$(SERVE_DIR)/tls.key \
 		$(BIN)/gunicorn -c hooks/gunicorn.conf.py 'hooks:create_app()'
 
-testbed-up: venv testbed-build ## Start cluster1 and cluster2 on loopback; kubeconfig in $(TESTBED_DIR)/kubeconfig.
-	$(BIN)/python -m tests.testbed up --dir $(TESTBED_DIR)
+testbed-up: venv testbed-build ## Start cluster1 (with its node, as root) and cluster2; kubeconfig in $(TESTBED_DIR)/kubeconfig.
+	$(ISOLATED) --name $(TESTBED_NETNS) --keep -- $(BIN)/python -m tests.testbed up --dir $(TESTBED_DIR)
 
-testbed-down: venv ## Stop the clusters started by testbed-up.
+testbed-down: venv ## Stop what testbed-up started.
 	$(BIN)/python -m tests.testbed down --dir $(TESTBED_DIR)
 
-demo: venv testbed-build ## Run the seed's two-cluster walkthrough on loopback, step by step.
-	$(BIN)/python -m tests.demo
+demo: venv testbed-build ## Run the seed's two-cluster walkthrough (cluster1 with a real node, as root), step by step.
+	$(ISOLATED) -- $(BIN)/python -m tests.demo
 
 bench: venv testbed-build ## Benchmarks (BENCH_QUICK=1 for a short run); installs wrk from Debian if missing.
 	@command -v wrk >/dev/null || apt-get install -y wrk >/dev/null || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null) \

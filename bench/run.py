@@ -95,7 +95,7 @@ def wrk(url: str, body: Path, seconds: int = SECONDS, connections: int = CONNECT
 
 def metrics(bed: Bed) -> str:
     context = ssl.create_default_context(cadata=bed.files.ca.read_text())
-    with urllib.request.urlopen(f"{bed.hooks_url}/metrics", context=context, timeout=10) as response:  # noqa: S310
+    with urllib.request.urlopen(f"{bed.hooks.url}/metrics", context=context, timeout=10) as response:  # noqa: S310
         return str(response.read().decode())
 
 
@@ -165,7 +165,7 @@ def bench_admission(bed: Bed, work: Path, rows: list[Row]) -> None:
     # Interleaved rounds, medians: a burst of load from elsewhere on this shared machine hits both sides.
     rounds, seconds = (3, 2) if QUICK else (7, 3)
     hooks_runs, noop_runs = [], []
-    mutate = f"{bed.hooks_url}/mutate"
+    mutate = f"{bed.hooks.url}/mutate"
     with gunicorn_hooks(bed.files, work / "noop.log", app="bench.noop:create_app()") as served:
         noop = f"{served.url}/mutate"
         wrk(mutate, body, 2), wrk(noop, body, 2)  # warm up
@@ -225,7 +225,7 @@ def bench_sync(bed: Bed, work: Path, rows: list[Row]) -> None:
     (work / "stale.json").write_text(json.dumps(stale))
 
     before = token_requests(bed)
-    load = wrk(f"{bed.hooks_url}/sync", work / "fresh.json")
+    load = wrk(f"{bed.hooks.url}/sync", work / "fresh.json")
     made = token_requests(bed) - before
     rows += [
         Row("sync, token fresh: throughput", load.rps, "req/s"),
@@ -233,7 +233,7 @@ def bench_sync(bed: Bed, work: Path, rows: list[Row]) -> None:
         Row("sync, token fresh: TokenRequests made", made, f"in {load.requests} syncs", "0", made == 0),
     ]
     before = token_requests(bed)
-    load = wrk(f"{bed.hooks_url}/sync", work / "stale.json", seconds=max(2, SECONDS // 2), connections=2)
+    load = wrk(f"{bed.hooks.url}/sync", work / "stale.json", seconds=max(2, SECONDS // 2), connections=2)
     made = token_requests(bed) - before
     rows += [
         Row("sync, renewal due: throughput (one TokenRequest each)", load.rps, "req/s"),
@@ -322,7 +322,7 @@ def bench_api_server(bed: Bed, work: Path, rows: list[Row]) -> None:
             go_cases = {"go-with": cases["with"], "go-empty": cases["empty"], "go-without": cases["without"]}
             time_pod_creations(core, go_cases, times)
         finally:
-            point_webhook_at(bed.api1, bed.hooks_url)
+            point_webhook_at(bed.api1, bed.hooks.url)
     median = {case: statistics.median(values) * 1000 for case, values in times.items()}
     on, off = median["with"], median["without"]
     rows += [
@@ -369,7 +369,8 @@ def bench_scale(bed: Bed, rows: list[Row]) -> None:
         second_driver.sync_parent("scale", name)
     resync = time.monotonic() - resync_started
     second = token_requests(bed) - before
-    rss = peak_worker_rss_mb(bed.hooks_pid)
+    assert bed.hooks.pid is not None, "the bench runs the kubelet-less bed's gunicorn"
+    rss = peak_worker_rss_mb(bed.hooks.pid)
     rows += [
         Row(f"scale: time until {IMPORTS} imports have their Secret", elapsed, "s"),
         Row("scale: TokenRequests on the first pass", first, "", f"= {IMPORTS}", first == IMPORTS),
@@ -399,7 +400,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mcsa-bench-") as tmp:
         work = Path(tmp)
         say("starting the test bed (cluster1, cluster2, hooks) ...")
-        with running_bed(work / "bed") as bed:
+        with running_bed(work / "bed", node=False) as bed:  # the kubelet-less bed: hooks on loopback
             for step, run in (("admission", lambda: bench_admission(bed, work, rows)),
                               ("sync", lambda: bench_sync(bed, work, rows)),
                               ("api-server", lambda: bench_api_server(bed, work, rows)),

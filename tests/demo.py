@@ -26,7 +26,7 @@ def main() -> int:
         say("Starting cluster1 and cluster2, the hooks, and the CRD and webhook in cluster1 ...")
         try:
             with running_bed(directory, say) as bed:
-                say(f"  cluster1 at {bed.cluster1.server}, cluster2 at {bed.cluster2.server}, hooks at {bed.hooks_url}")
+                say(f"  cluster1 at {bed.cluster1.server}, cluster2 at {bed.cluster2.server}, hooks at {bed.hooks.url}")
                 walkthrough.run(bed, directory, say)
                 leaked = bed.leaked_tokens()
                 assert not leaked, "a token appears in the hooks' log"

@@ -18,4 +18,12 @@ def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     with running_bed(tmp_path_factory.mktemp("testbed")) as bed:
         yield bed
         leaked = bed.leaked_tokens()
-        assert not leaked, f"tokens appear in the hooks' log {bed.hooks_log} (first characters: {leaked})"
+        assert not leaked, f"tokens appear in the hooks' log (first characters: {leaked})"
+
+
+@pytest.fixture(autouse=True)
+def _real_node(request: pytest.FixtureRequest) -> None:
+    """Tests marked `node` need cluster1's real node. Without root the bed has none (make test says
+    so); in CI the bed refuses to start without it, so these never skip there."""
+    if request.node.get_closest_marker("node") is not None and request.getfixturevalue("testbed").node is None:
+        pytest.skip("needs cluster1's real node: run `make test` as root")

@@ -161,7 +161,7 @@ def test_export_applied_in_the_other_cluster_gives_a_working_kubeconfig(testbed:
     nginx(testbed.api2, "exported", name="nginx-exported")
     printed = kubemcsa(
         "export", "pod-lister", "-n", "exported", "--as", "by-hand", "--expiration", "20m",
-        "--server", testbed.cluster2.server.replace("127.0.0.1", "localhost"),
+        "--server", f"https://localhost:{testbed.cluster2.port}",
         "--kubeconfig", str(testbed.kubeconfig), "--context", "cluster2",
     ).stdout  # fmt: skip
     enable_namespace(testbed.api1, "by-hand")
@@ -231,8 +231,8 @@ def test_credential_embeds_the_ca_when_the_kubeconfig_points_at_files(testbed: B
 
 
 def test_source_server_names_the_address_the_target_reaches(testbed: Bed, tmp_path: Path) -> None:
-    # The test bed's API server certificates name both 127.0.0.1 and localhost.
-    other = testbed.cluster2.server.replace("127.0.0.1", "localhost")
+    # The test bed's API server certificates name localhost too, and the API servers listen on loopback.
+    other = f"https://localhost:{testbed.cluster2.port}"
     pair = [
         "--kubeconfig",
         str(testbed.kubeconfig),

@@ -9,7 +9,6 @@ from kubernetes.client.exceptions import ApiException
 
 from hooks import contract, names
 from tests.testbed.bed import Bed
-from tests.testbed.cluster import free_port
 from tests.testbed.scenario import (
     enable_namespace,
     eventually,
@@ -18,7 +17,6 @@ from tests.testbed.scenario import (
     mount,
     nginx,
     pod_lister,
-    point_webhook_at,
     service_account_import,
 )
 
@@ -182,14 +180,11 @@ def test_only_pods_that_ask_for_imports_need_the_hooks(testbed: Bed) -> None:
             return False
         return True
 
-    point_webhook_at(testbed.api1, f"https://127.0.0.1:{free_port()}")  # nothing listens there
-    try:
+    with testbed.webhook_unreachable():
         eventually(refused, "the API server to call the unreachable webhook for a pod that asks for imports")
         plain = core.create_namespaced_pod("hooks-away", {"metadata": {"name": "plain"}, "spec": spec})
         assert not any(v.name.startswith(names.VOLUME_PREFIX) for v in plain.spec.volumes or [])
-    finally:
-        point_webhook_at(testbed.api1, testbed.hooks_url)
-        eventually(admitted, "the API server to call the hooks again")
+    eventually(admitted, "the API server to call the hooks again")
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,9 @@
-"""`python -m tests.testbed up|down [--dir DIR]`: start cluster1 and cluster2 on loopback, or stop them.
+"""`python -m tests.testbed up|down [--dir DIR]`: start cluster1 and cluster2, or stop them.
 
-`up` leaves the processes running and writes DIR/kubeconfig (contexts cluster1 and cluster2);
-`down` stops what `up` started in DIR and removes DIR.
+`up` leaves the processes running and writes DIR/kubeconfig (contexts cluster1 and cluster2). Run
+inside the test bed's network namespace (`make testbed-up`, as root) cluster1 gets its node; else both
+are on loopback, without a node. `down` stops what `up` started in DIR (and its network namespace)
+and removes DIR.
 """
 
 import argparse
@@ -13,7 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+from .bed import NodeEnvironment
 from .cluster import ControlPlaneError, start_clusters
+from .isolated import NETNS_DIR, delete
+from .node import Node, unmount_under
 
 STATE = "testbed.json"
 
@@ -22,17 +27,32 @@ def up(directory: Path) -> int:
     if (directory / STATE).exists():
         print(f"a test bed already runs in {directory}; run `make testbed-down` first", file=sys.stderr)
         return 1
+    environment = NodeEnvironment.from_env()
     try:
-        planes = start_clusters(directory)
+        planes = start_clusters(directory, address=environment.node_ip if environment else "127.0.0.1")
+        node = None
+        if environment is not None:
+            node = Node(
+                planes[0], directory / "node", environment.bin_dir, environment.images_dir, environment.netns
+            ).start()
     except ControlPlaneError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    state = {plane.name: {"server": plane.server, "pids": plane.pids()} for plane in planes}
+    state: dict[str, object] = {plane.name: {"server": plane.server, "pids": plane.pids()} for plane in planes}
+    if node is not None and environment is not None:
+        state["node"] = {"name": node.name, "netns": environment.netns, "pids": node.pids()}
     (directory / STATE).write_text(json.dumps(state, indent=2))
     kubeconfig = (directory / "kubeconfig").resolve()
     for plane in planes:
         print(f"{plane.name}: {plane.server} (logs in {plane.directory})")
-    print(f"\nexport KUBECONFIG={kubeconfig}\nkubectl --context cluster1 get namespaces")
+    if node is not None and environment is not None:
+        enter = f"nsenter --net={NETNS_DIR / environment.netns}"
+        print(f"node {node.name} of cluster1 (logs in {node.directory})")
+        print(f"\nThe clusters live in network namespace {environment.netns}: run kubectl there (as root):")
+        print(f"export KUBECONFIG={kubeconfig}\n{enter} kubectl --context cluster1 get nodes")
+        print(f"{enter} bash   # a shell in the namespace")
+    else:
+        print(f"\nexport KUBECONFIG={kubeconfig}\nkubectl --context cluster1 get namespaces")
     return 0
 
 
@@ -41,7 +61,8 @@ def down(directory: Path) -> int:
     if not state_file.exists():
         print(f"no test bed runs in {directory}")
         return 0
-    pids = [pid for plane in json.loads(state_file.read_text()).values() for pid in reversed(plane["pids"])]
+    state = json.loads(state_file.read_text())
+    pids = [pid for part in state.values() for pid in reversed(part["pids"])]
     for pid in pids:
         try:
             os.kill(pid, signal.SIGTERM)
@@ -60,6 +81,9 @@ def down(directory: Path) -> int:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+    if "node" in state:
+        delete(state["node"]["netns"])  # the pods, their cgroups, the namespace
+        unmount_under(directory)
     shutil.rmtree(directory)
     print(f"stopped the test bed in {directory}")
     return 0

@@ -1,12 +1,18 @@
-"""A real Kubernetes control plane on loopback: etcd, kube-apiserver and kube-controller-manager.
+"""A real Kubernetes control plane: etcd, kube-apiserver and kube-controller-manager.
 
 Modelled on Metacontroller's integration framework and controller-runtime's envtest: real processes,
-real TLS (certificates generated here, with 127.0.0.1 SANs), client-certificate admin in
-system:masters, RBAC, service-account signing keys so that the TokenRequest API works. There is no
-kubelet or scheduler: pods are stored, never run.
+real TLS (certificates generated here), client-certificate admin in system:masters, RBAC,
+service-account signing keys so that the TokenRequest API works.
+
+Two shapes. On loopback (`address="127.0.0.1"`, the kubelet-less bed): no kubelet or scheduler, pods
+are stored, never run. With a node (`address` = the node's address inside the test bed's network
+namespace, see isolated.py and node.py): the API server serves on that address too, advertises it
+behind the `kubernetes` Service, reaches kubelets by their InternalIP, and kube-controller-manager
+runs the controllers that workloads need.
 """
 
 import base64
+import ipaddress
 import os
 import shutil
 import signal
@@ -21,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -37,6 +44,21 @@ CONTROLLERS = (
     "clusterrole-aggregation-controller",
     "root-ca-certificate-publisher-controller",
 )
+#: What a cluster with a node needs besides: workloads, Services, disruption budgets, node health.
+NODE_CONTROLLERS = (
+    "deployment-controller",
+    "replicaset-controller",
+    "job-controller",
+    "cronjob-controller",
+    "ttl-after-finished-controller",
+    "endpoints-controller",
+    "endpointslice-controller",
+    "disruption-controller",
+    "node-lifecycle-controller",
+    "taint-eviction-controller",
+    "pod-garbage-collector-controller",
+)
+LOOPBACK = "127.0.0.1"
 LOG_TAIL_LINES = 40
 
 
@@ -106,13 +128,25 @@ class ControlPlane:
     name: str
     directory: Path
     bin_dir: Path
+    #: Where clients and pods reach the API server: loopback, or the node's address.
+    address: str = LOOPBACK
+    service_cidr: str = "10.0.0.0/24"
     port: int = field(default_factory=free_port)
     etcd_port: int = field(default_factory=free_port)
     processes: dict[str, Process] = field(default_factory=dict)
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"https://{self.address}:{self.port}"
+
+    @property
+    def with_node(self) -> bool:
+        return self.address != LOOPBACK
+
+    @property
+    def kubernetes_service_ip(self) -> str:
+        """The `kubernetes` Service's ClusterIP: the first address of the Service range."""
+        return str(ipaddress.ip_network(self.service_cidr)[1])
 
     @property
     def pki(self) -> Path:
@@ -131,10 +165,16 @@ class ControlPlane:
     def _write_pki(self) -> None:
         self.pki.mkdir(parents=True, exist_ok=True)
         ca = new_ca(f"{self.name}-ca")
-        serving = issue(ca, "kube-apiserver", hosts=("127.0.0.1", "localhost", "kubernetes.default.svc"))
+        hosts = ("127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc")
+        if self.with_node:
+            hosts += (self.address, self.kubernetes_service_ip)
+        serving = issue(ca, "kube-apiserver", hosts=hosts)
         admin = issue(ca, "kubernetes-admin", organizations=("system:masters",), client=True)
+        # The API server's identity towards kubelets (logs, exec).
+        kubelet_client = issue(ca, "kube-apiserver-kubelet-client", organizations=("system:masters",), client=True)
         sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        for name, pair in (("ca", ca), ("apiserver", serving), ("admin", admin)):
+        pairs = (("ca", ca), ("apiserver", serving), ("admin", admin), ("apiserver-kubelet-client", kubelet_client))
+        for name, pair in pairs:
             (self.pki / f"{name}.crt").write_bytes(pair.cert_pem)
             write_private(self.pki / f"{name}.key", pair.key_pem)
         write_private(self.pki / "sa.key", private_key_pem(sa_key))
@@ -166,12 +206,14 @@ class ControlPlane:
             "current-context": context,
         }
 
-    def admin_pair(self) -> KeyPair:
-        from cryptography import x509
-
-        cert = x509.load_pem_x509_certificate((self.pki / "admin.crt").read_bytes())
-        key = serialization.load_pem_private_key((self.pki / "admin.key").read_bytes(), password=None)
+    def pair(self, name: str) -> KeyPair:
+        """A certificate and key of pki/ (ca, admin, ...)."""
+        cert = x509.load_pem_x509_certificate((self.pki / f"{name}.crt").read_bytes())
+        key = serialization.load_pem_private_key((self.pki / f"{name}.key").read_bytes(), password=None)
         return KeyPair(cert, key)  # type: ignore[arg-type]
+
+    def admin_pair(self) -> KeyPair:
+        return self.pair("admin")
 
     # -- processes ----------------------------------------------------------------------------------
 
@@ -194,8 +236,7 @@ class ControlPlane:
             "kube-apiserver": [
                 str(b / "kube-apiserver"),
                 f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                *self._address_flags(),
                 f"--secure-port={self.port}",
                 f"--cert-dir={p}",
                 f"--tls-cert-file={p / 'apiserver.crt'}",
@@ -205,8 +246,7 @@ class ControlPlane:
                 f"--service-account-issuer={self.server}",
                 f"--service-account-key-file={p / 'sa.pub'}",
                 f"--service-account-signing-key-file={p / 'sa.key'}",
-                "--service-cluster-ip-range=10.0.0.0/24",
-                "--endpoint-reconciler-type=none",
+                f"--service-cluster-ip-range={self.service_cidr}",
                 "--enable-priority-and-fairness=false",
                 "--profiling=false",
             ],
@@ -215,12 +255,28 @@ class ControlPlane:
                 f"--kubeconfig={self.admin_kubeconfig}",
                 "--leader-elect=false",
                 "--secure-port=0",
-                f"--controllers={','.join(CONTROLLERS)}",
+                f"--controllers={','.join(CONTROLLERS + (NODE_CONTROLLERS if self.with_node else ()))}",
                 f"--service-account-private-key-file={p / 'sa.key'}",
                 f"--root-ca-file={p / 'ca.crt'}",
                 "--concurrent-gc-syncs=5",
             ],
         }
+
+    def _address_flags(self) -> list[str]:
+        if not self.with_node:
+            # No Service network: nothing would serve the `kubernetes` Service's endpoints.
+            return ["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none"]
+        p = self.pki
+        return [
+            # Every address of the bed's own network namespace: loopback, the node's, the pods' gateway.
+            "--bind-address=0.0.0.0",
+            f"--advertise-address={self.address}",
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-client-certificate={p / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={p / 'apiserver-kubelet-client.key'}",
+            f"--kubelet-certificate-authority={p / 'ca.crt'}",
+            "--enable-admission-plugins=NodeRestriction",
+        ]
 
     def start(self, timeout: float = 120) -> "ControlPlane":
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -291,18 +347,22 @@ class ControlPlane:
         return [p.popen.pid for p in self.processes.values() if p.popen is not None]
 
 
-def start_clusters(directory: Path, names: tuple[str, ...] = ("cluster1", "cluster2")) -> list[ControlPlane]:
+def start_clusters(
+    directory: Path, names: tuple[str, ...] = ("cluster1", "cluster2"), address: str = LOOPBACK
+) -> list[ControlPlane]:
     """Start one control plane per name under directory (wiped first) and write directory/kubeconfig.
 
     The kubeconfig has one context per cluster, named after it, whose cluster is named after it too.
+    Each cluster gets a Service range of its own (10.0.<i>.0/24).
     """
     if directory.exists():
         shutil.rmtree(directory)
     bin_dir = binaries_dir()
     planes: list[ControlPlane] = []
     try:
-        for name in names:
-            planes.append(ControlPlane(name, directory / name, bin_dir).start())
+        for i, name in enumerate(names):
+            plane = ControlPlane(name, directory / name, bin_dir, address=address, service_cidr=f"10.0.{i}.0/24")
+            planes.append(plane.start())
     except BaseException:
         for plane in planes:
             plane.stop()

@@ -18,23 +18,28 @@ metacontroller/metacontroller (pkg/controller/composite, pkg/controller/common, 
 - decodes responses strictly (unknown fields are errors), treats non-200 as a failure (no writes,
   requeue with exponential backoff), and honours `resyncAfterSeconds`.
 
-Deliberate differences: Metacontroller reaches `hooks.*.webhook.service` through the cluster's Service
-DNS; the test bed has no Service network, so the driver is given the address that stands for that
-Service (`service_url`). Not implemented, because this project does not rely on them: releasing owned
-children whose labels stopped matching, finalize hooks, `Retry-After` on 429, list merging by keys in
+It reaches `hooks.*.webhook.service` as Metacontroller does, at `<protocol>://<service>.<namespace>:<port>`
+through the Service's ClusterIP (kube-proxy on the test bed's node), verifying the certificate for that
+name. The bed has no cluster DNS, so the driver reads the ClusterIP from the API server, where DNS
+would answer it. Without a node (the kubelet-less bed) there is no Service network: the driver is then
+given the hooks' loopback address (`service_url`).
+
+Not implemented, because this project does not rely on them: releasing owned children whose labels
+stopped matching, finalize hooks, `Retry-After` on 429, list merging by keys in
 the three-way merge (Secrets have no lists), and the customize cache.
 """
 
 import base64
 import copy
 import heapq
+import http.client
 import json
 import logging
+import socket
 import ssl
 import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +57,19 @@ CONTROLLER_UID = "controller-uid"
 RESPONSE_FIELDS = {"status", "children", "resyncAfterSeconds", "finalized"}
 CUSTOMIZE_FIELDS = {"relatedResources"}
 BACKOFF_BASE, BACKOFF_MAX = 0.005, 1000.0
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to host (the name verified in the server's certificate), dialed at address when given."""
+
+    def __init__(self, host: str, port: int, address: str | None, timeout: float, context: ssl.SSLContext) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._address = address
+        self._tls = context
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self._address or self.host, self.port), self.timeout)
+        self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
 
 
 class SyncError(RuntimeError):
@@ -168,6 +186,7 @@ class CompositeControllerDriver:
         return webhook
 
     def _url(self, webhook: Obj) -> str:
+        """The URL Metacontroller dials: `url`, or `<protocol>://<service>.<namespace>:<port><path>`."""
         if webhook.get("url"):
             return str(webhook["url"])
         service = webhook["service"]
@@ -175,6 +194,37 @@ class CompositeControllerDriver:
             f"{service.get('protocol', 'http')}://{service['name']}.{service['namespace']}:{service.get('port', 80)}"
         )
         return base + webhook.get("path", "")
+
+    def _service_address(self, webhook: Obj) -> str | None:
+        """What cluster DNS answers for `<service>.<namespace>`: the Service's ClusterIP. The test bed
+        has no cluster DNS, so the driver asks the API server; the name stays the TLS server name."""
+        service = webhook.get("service")
+        if webhook.get("url") or self.service_url or not service:
+            return None
+        cluster_ip = self.core.read_namespaced_service(service["name"], service["namespace"]).spec.cluster_ip
+        if not cluster_ip or cluster_ip == "None":
+            raise SyncError(f"service {service['namespace']}/{service['name']} has no ClusterIP")
+        return str(cluster_ip)
+
+    def _post(self, webhook: Obj, url: str, body: bytes) -> tuple[int, bytes]:
+        timeout = _duration_seconds(webhook.get("timeout"))
+        parts = urllib.parse.urlsplit(url)
+        address = self._service_address(webhook)
+        connection: http.client.HTTPConnection
+        if parts.scheme == "https":
+            connection = _HTTPSConnection(
+                parts.hostname or "", parts.port or 443, address, timeout, self._ssl_context(webhook)
+            )
+        else:
+            connection = http.client.HTTPConnection(address or parts.hostname or "", parts.port or 80, timeout=timeout)
+        try:
+            connection.request(
+                "POST", parts.path or "/", body, {"Content-Type": "application/json", "Host": parts.netloc}
+            )
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
 
     def _ssl_context(self, webhook: Obj) -> ssl.SSLContext:
         """Resolved once per driver, as Metacontroller resolves it once per controller."""
@@ -199,18 +249,12 @@ class CompositeControllerDriver:
         webhook = self._webhook(hook)
         url = self._url(webhook)
         body = json.dumps(request).encode()
-        http_request = urllib.request.Request(  # noqa: S310 (the hook URL from the manifest)
-            url, data=body, method="POST", headers={"Content-Type": "application/json"}
-        )
         try:
-            with urllib.request.urlopen(  # noqa: S310
-                http_request, timeout=_duration_seconds(webhook.get("timeout")), context=self._ssl_context(webhook)
-            ) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as err:
-            raise SyncError(f"{hook} hook {url} answered {err.code}: {err.read()[:300]!r}") from None
-        except (urllib.error.URLError, OSError) as err:
+            status, raw = self._post(webhook, url, body)
+        except (OSError, http.client.HTTPException) as err:
             raise SyncError(f"{hook} hook {url} failed: {err}") from None
+        if status != 200:
+            raise SyncError(f"{hook} hook {url} answered {status}: {raw[:300]!r}")
         try:
             decoded = json.loads(raw, object_pairs_hook=_no_duplicate_keys)
         except ValueError as err:

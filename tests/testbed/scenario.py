@@ -18,7 +18,9 @@ from .cluster import REPO
 from .hooks_server import ServingFiles
 
 IMPORTER_ROLE = "multicluster-service-account-importer"
+HOOKS = "multicluster-service-account-hooks"
 TLS_SECRET = "multicluster-service-account-hooks-tls"
+CA_SECRET = "multicluster-service-account-hooks-ca"
 WEBHOOK = "multicluster-service-account"
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 KUBEMCSA = str(Path(sys.executable).parent / "kubemcsa")
@@ -73,22 +75,36 @@ def ignore_conflict(call: Callable[[], Any]) -> None:
 CERTIFICATES_SA = "system:serviceaccount:multicluster-service-account:multicluster-service-account-certificates"
 
 
+METACONTROLLER_CRD = Path(__file__).with_name("metacontroller-crd.yaml")
+
+
 def install(kubeconfig: Path, context: str) -> None:
-    """Everything in manifests/, applied server-side, as a user installs it."""
-    kubectl(kubeconfig, "--context", context, "apply", "--server-side", "-k", str(REPO / "manifests"))
+    """Everything in manifests/, as the README installs it."""
+    kubectl(kubeconfig, "--context", context, "apply", "-k", str(REPO / "manifests"))
     kubectl(
         kubeconfig, "--context", context, "wait", "--for=condition=Established", "--timeout=30s",
         "crd/serviceaccountimports.multicluster.admiralty.io",
     )  # fmt: skip
 
 
+def install_controller(kubeconfig: Path, context: str) -> None:
+    """metacontroller/, as the README applies it, after the stand-in for Metacontroller's own install
+    (its CompositeController CRD; the test double plays the controller)."""
+    kubectl(kubeconfig, "--context", context, "apply", "-f", str(METACONTROLLER_CRD))
+    kubectl(
+        kubeconfig, "--context", context, "wait", "--for=condition=Established", "--timeout=30s",
+        "crd/compositecontrollers.metacontroller.k8s.io",
+    )  # fmt: skip
+    kubectl(kubeconfig, "--context", context, "apply", "-k", str(REPO / "metacontroller"))
+
+
 def certify(kubeconfig: Path, context: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """The certificate step, run here as the Job would run it in the cluster: as its service account
-    (impersonated, so with exactly the RBAC the manifests grant it). The test bed's hooks listen on
-    127.0.0.1, so the certificate names that address too."""
+    """The certificate step, run here as the Job runs it in the cluster: as its service account
+    (impersonated, so with exactly the RBAC the manifests grant it). On the kubelet-less bed the hooks
+    listen on 127.0.0.1, so the caller adds `--host 127.0.0.1`."""
     command = [
         sys.executable, "-m", "hooks.certify", "--kubeconfig", str(kubeconfig), "--context", context,
-        "--as", CERTIFICATES_SA, "--host", "127.0.0.1", *args,
+        "--as", CERTIFICATES_SA, *args,
     ]  # fmt: skip
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -114,8 +130,9 @@ def serving_files_from_cluster(api: k8s.ApiClient, directory: Path) -> ServingFi
 
 
 def point_webhook_at(api: k8s.ApiClient, hooks_url: str) -> None:
-    """The test bed's one change to the installed webhook: no Service network here, so the API server
-    calls the hooks on loopback (a url client config) with the caBundle the certificate step set."""
+    """The kubelet-less bed's one change to the installed webhook: without a node there is no Service
+    network, so the API server calls the hooks on loopback (a url client config) with the caBundle the
+    certificate step set. Never used with the real node."""
     admission = k8s.AdmissionregistrationV1Api(api)
     config = admission.read_mutating_webhook_configuration(WEBHOOK)
     patch = [

@@ -1,0 +1,110 @@
+"""The install as pods on cluster1's real node: the image built from the Dockerfile, the certificate Job
+in a pod, the hooks Ready through their probes, the webhook reached through the Service and kube-proxy,
+and the kubelet mounting the Secret the webhook asks for."""
+
+import base64
+import hashlib
+import json
+import tarfile
+
+import pytest
+from kubernetes import client as k8s
+
+from hooks import contract, names
+from tests.testbed.bed import HOOKS_SERVICE_HOST, Bed
+from tests.testbed.scenario import HOOKS, WEBHOOK, eventually, kubectl, tls_secret
+
+from .helpers import synced_import
+
+pytestmark = pytest.mark.node
+NS = contract.CREDENTIALS_NAMESPACE
+IMAGE = "multicluster-service-account:0.1.0"
+
+
+def archive_digests(bed: Bed, image: str) -> set[str]:
+    """The manifest and config digests of the image built from the Dockerfile (its OCI archive)."""
+    assert bed.node is not None
+    path = bed.node.images_dir / f"docker.io_library_{image.replace(':', '_')}.tar"
+    with tarfile.open(path) as archive:
+
+        def blob(digest: str) -> dict:
+            member = archive.extractfile(f"blobs/sha256/{digest.removeprefix('sha256:')}")
+            assert member is not None
+            return dict(json.load(member))
+
+        index = json.load(archive.extractfile("index.json"))  # type: ignore[arg-type]
+        manifest_digest = index["manifests"][0]["digest"]
+        return {manifest_digest, blob(manifest_digest)["config"]["digest"]}
+
+
+def test_the_hooks_run_as_two_ready_replicas_of_the_built_image(testbed: Bed) -> None:
+    deployment = k8s.AppsV1Api(testbed.api1).read_namespaced_deployment(HOOKS, NS)
+    assert (deployment.status.replicas, deployment.status.ready_replicas) == (2, 2)
+    digests = archive_digests(testbed, IMAGE)
+    pods = [p for p in testbed.hooks_pods() if p.metadata.deletion_timestamp is None]
+    assert len(pods) == 2
+    for pod in pods:
+        [status] = list(pod.status.container_statuses or [])
+        assert pod.status.phase == "Running" and status.ready, pod.metadata.name
+        assert status.image.endswith(IMAGE) and any(d in status.image_id for d in digests), status.image_id
+        # The manifests start as shipped: no crash before the certificate was there, no probe failure.
+        assert status.restart_count == 0, f"{pod.metadata.name} restarted {status.restart_count} times"
+        assert pod.spec.node_name == testbed.node.name  # type: ignore[union-attr]
+    # Both answer their readiness probe's path over TLS, for the Service's name.
+    assert len(testbed.hooks_get_each("/readyz")) == 2
+
+
+def test_the_certificate_job_ran_in_a_pod_and_the_webhook_trusts_its_ca(testbed: Bed) -> None:
+    job = testbed.certificate_job
+    assert job is not None and job.status.succeeded == 1, job
+    assert "issued a serving certificate" in testbed.certificate_log
+    assert f'set the caBundle of MutatingWebhookConfiguration "{WEBHOOK}"' in testbed.certificate_log
+    webhook = k8s.AdmissionregistrationV1Api(testbed.api1).read_mutating_webhook_configuration(WEBHOOK).webhooks[0]
+    assert base64.b64decode(webhook.client_config.ca_bundle) == tls_secret(testbed.api1)["ca.crt"]
+    # As shipped: the API server reaches the webhook through its Service, not a URL.
+    assert webhook.client_config.url is None
+    assert (webhook.client_config.service.name, webhook.client_config.service.namespace) == (HOOKS, NS)
+    assert testbed.hooks.server_hostname == HOOKS_SERVICE_HOST
+
+
+def test_a_pod_with_an_import_runs_with_the_secret_mounted_by_the_kubelet(testbed: Bed) -> None:
+    synced_import(testbed, "mounted", "mounted")
+    secret = k8s.CoreV1Api(testbed.api1).read_namespaced_secret(names.secret_name("mounted"), "mounted")
+    testbed.remember(secret)
+    directory = f"{contract.MOUNT_ROOT}/mounted"
+    script = (
+        f'echo "files: $(ls {directory} | xargs)"; echo "namespace: $(cat {directory}/namespace)"; '
+        f'echo "server: $(cat {directory}/server)"; sleep 3600'
+    )
+    pod = {
+        "metadata": {"name": "mounted", "annotations": {contract.IMPORT_NAME_KEY: "mounted"}},
+        "spec": {
+            "automountServiceAccountToken": False,
+            "terminationGracePeriodSeconds": 0,
+            "containers": [
+                {"name": "c", "image": IMAGE, "imagePullPolicy": "IfNotPresent", "command": ["sh", "-c", script]}
+            ],
+        },
+    }
+    core = k8s.CoreV1Api(testbed.api1)
+    core.create_namespaced_pod("mounted", pod)
+    try:
+
+        def running() -> bool:
+            return bool(core.read_namespaced_pod("mounted", "mounted").status.phase == "Running")
+
+        eventually(running, "the pod with the import to run", timeout=120, interval=1)
+        log = eventually(
+            lambda: core.read_namespaced_pod_log("mounted", "mounted") or None, "the pod's output", timeout=30
+        )
+        said = dict(line.split(": ", 1) for line in log.splitlines())
+        assert set(said["files"].split()) == {"config", "token", "ca.crt", "namespace", "server"}, log
+        assert (said["namespace"], said["server"]) == ("mounted", testbed.cluster2.server), log
+        # The token the kubelet wrote is the Secret's (compared by digest: it is never printed).
+        exec_in = ["--context", "cluster1", "-n", "mounted", "exec", "mounted", "--"]
+        digest = kubectl(testbed.kubeconfig, *exec_in, "sha256sum", f"{directory}/token").stdout.split()[0]
+        assert digest == hashlib.sha256(base64.b64decode(secret.data[contract.TOKEN_KEY])).hexdigest()
+        written = kubectl(testbed.kubeconfig, *exec_in, "touch", f"{directory}/x", check=False)
+        assert written.returncode != 0 and "Read-only file system" in written.stderr
+    finally:
+        core.delete_namespaced_pod("mounted", "mounted", grace_period_seconds=0)
