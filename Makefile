@@ -52,7 +52,7 @@ testbed-up: venv testbed-build ## Start cluster1 (with its node, as root) and cl
 	$(ISOLATED) --name $(TESTBED_NETNS) --keep -- $(BIN)/python -m tests.testbed up --dir $(TESTBED_DIR)
 
 testbed-down: venv ## Stop what testbed-up started.
-	$(BIN)/python -m tests.testbed down --dir $(TESTBED_DIR)
+	$(BIN)/python -m tests.testbed down --dir $(TESTBED_DIR) --netns $(TESTBED_NETNS)
 
 demo: venv testbed-build ## Run the seed's two-cluster walkthrough (cluster1 with a real node, as root), step by step.
 	$(ISOLATED) -- $(BIN)/python -m tests.demo

@@ -28,16 +28,23 @@ def up(directory: Path) -> int:
         print(f"a test bed already runs in {directory}; run `make testbed-down` first", file=sys.stderr)
         return 1
     environment = NodeEnvironment.from_env()
+    directory = directory.resolve()  # the kubelet reads paths relative to its config file
     try:
         planes = start_clusters(directory, address=environment.node_ip if environment else "127.0.0.1")
-        node = None
-        if environment is not None:
-            node = Node(
-                planes[0], directory / "node", environment.bin_dir, environment.images_dir, environment.netns
-            ).start()
     except ControlPlaneError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    node = None
+    if environment is not None:
+        try:
+            node = Node(
+                planes[0], directory / "node", environment.bin_dir, environment.images_dir, environment.netns
+            ).start()
+        except ControlPlaneError as err:
+            for plane in planes:
+                plane.stop()
+            print(f"error: {err}\nthen: make testbed-down", file=sys.stderr)
+            return 1
     state: dict[str, object] = {plane.name: {"server": plane.server, "pids": plane.pids()} for plane in planes}
     if node is not None and environment is not None:
         state["node"] = {"name": node.name, "netns": environment.netns, "pids": node.pids()}
@@ -47,18 +54,25 @@ def up(directory: Path) -> int:
         print(f"{plane.name}: {plane.server} (logs in {plane.directory})")
     if node is not None and environment is not None:
         enter = f"nsenter --net={NETNS_DIR / environment.netns}"
+        kubectl = "kubectl" if shutil.which("kubectl") else str(Path(sys.executable).parent / "kubectl")
         print(f"node {node.name} of cluster1 (logs in {node.directory})")
         print(f"\nThe clusters live in network namespace {environment.netns}: run kubectl there (as root):")
-        print(f"export KUBECONFIG={kubeconfig}\n{enter} kubectl --context cluster1 get nodes")
+        print(f"export KUBECONFIG={kubeconfig}\n{enter} {kubectl} --context cluster1 get nodes")
         print(f"{enter} bash   # a shell in the namespace")
     else:
         print(f"\nexport KUBECONFIG={kubeconfig}\nkubectl --context cluster1 get namespaces")
     return 0
 
 
-def down(directory: Path) -> int:
+def down(directory: Path, netns: str) -> int:
     state_file = directory / STATE
     if not state_file.exists():
+        if (NETNS_DIR / netns).exists():  # an `up` that failed half-way
+            delete(netns)
+            unmount_under(directory)
+            shutil.rmtree(directory, ignore_errors=True)
+            print(f"removed network namespace {netns} and what ran in it")
+            return 0
         print(f"no test bed runs in {directory}")
         return 0
     state = json.loads(state_file.read_text())
@@ -81,8 +95,8 @@ def down(directory: Path) -> int:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-    if "node" in state:
-        delete(state["node"]["netns"])  # the pods, their cgroups, the namespace
+    if "node" in state or (NETNS_DIR / netns).exists():
+        delete(state.get("node", {}).get("netns", netns))  # the pods, their cgroups, the namespace
         unmount_under(directory)
     shutil.rmtree(directory)
     print(f"stopped the test bed in {directory}")
@@ -93,8 +107,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.testbed", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["up", "down"])
     parser.add_argument("--dir", type=Path, default=Path(".testbed"))
+    parser.add_argument("--netns", default="mcsa-testbed", help="the network namespace `make testbed-up` made")
     args = parser.parse_args()
-    return up(args.dir) if args.command == "up" else down(args.dir)
+    return up(args.dir) if args.command == "up" else down(args.dir, args.netns)
 
 
 if __name__ == "__main__":

@@ -75,6 +75,7 @@ class Node:
     processes: dict[str, Process] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.directory = self.directory.resolve()
         self.name = self.name or f"{self.plane.name}-node"
         self.run_dir = Path("/run") / self.netns / self.plane.name
 

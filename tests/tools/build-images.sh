@@ -142,5 +142,7 @@ for entry in "${images[@]}"; do
     --ignorefile "$repo/$ignore" -f "$repo/$dockerfile" -t "$name" "$repo" >/dev/null
   push "$name" "docker.io/library/$name" "$inputs"
 done
+# vfs keeps a full copy of every layer: drop the ones no tag uses any more (older builds, stages).
+"${buildah[@]}" rmi --prune >/dev/null 2>&1 || true
 echo "built the images in $(( $(date +%s) - start ))s into $out" >&2
 echo "$out"
