@@ -1,8 +1,9 @@
-"""`make demo`: the seed's two-cluster walkthrough, on loopback, step by step.
+"""`make demo`: the seed's two-cluster walkthrough on the test bed, step by step.
 
-Starts cluster1 and cluster2 (real etcd, kube-apiserver and kube-controller-manager), the hooks under
-gunicorn with TLS, and the Metacontroller test driver; installs the CRD and the webhook in cluster1,
-runs `kubemcsa bootstrap cluster1 cluster2`, runs the walkthrough, and stops everything.
+Starts cluster1 and cluster2 (real etcd, kube-apiserver and kube-controller-manager) and, as root,
+cluster1's node; installs the project in cluster1 as the README does (with the node: the hooks and the
+certificate Job as pods; without: the hooks under gunicorn on loopback), with the Metacontroller test
+driver; runs `kubemcsa bootstrap cluster1 cluster2`, runs the walkthrough, and stops everything.
 """
 
 import sys
@@ -23,7 +24,7 @@ def main() -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mcsa-demo-") as tmp:
         directory = Path(tmp)
-        say("Starting cluster1 and cluster2, the hooks, and the CRD and webhook in cluster1 ...")
+        say("Starting cluster1 and cluster2, then installing the project in cluster1 ...")
         try:
             with running_bed(directory, say) as bed:
                 say(f"  cluster1 at {bed.cluster1.server}, cluster2 at {bed.cluster2.server}, hooks at {bed.hooks.url}")
