@@ -80,24 +80,72 @@ def run(bed: Bed, workdir: Path, say: Callable[[str], None]) -> Outcome:
         driver.stop()
     assert not driver.errors, driver.errors
 
-    say("In cluster1: create pod multicluster-client, annotated with the import's name")
+    mounts = workdir / "serviceaccountimports"
+    kubeconfig = mount(secret, mounts / IMPORT)  # the files as the kubelet writes them, for the checks below
+    if bed.node is not None:
+        stored, listed = _example_jobs(bed, say)
+    else:
+        stored, listed = _example_on_mounted_files(bed, mounts, say)
+    _check_mounted(stored, secret, say)
+    assert "nginx" in listed
+    denied = kubectl(kubeconfig, "get", "pods", "-n", "kube-system", check=False)
+    assert denied.returncode != 0 and "forbidden" in denied.stderr.lower()
+    say("  and nothing else: with the same kubeconfig, kubectl may not list pods in kube-system")
+    return Outcome(secret, stored, kubeconfig, listed)
+
+
+def _check_mounted(pod: k8s.V1Pod, secret: k8s.V1Secret, say: Callable[[str], None]) -> None:
+    say("Check: the webhook mounted the Secret in the pod")
+    volume = next(v for v in pod.spec.volumes if v.secret is not None and v.secret.secret_name == secret.metadata.name)
+    assert volume.name == names.volume_name(IMPORT)
+    [mounted] = [m for m in pod.spec.containers[0].volume_mounts if m.name == volume.name]
+    assert (mounted.mount_path, mounted.read_only, mounted.sub_path) == (f"{contract.MOUNT_ROOT}/{IMPORT}", True, None)
+    say(f"  volume {volume.name} (secret {volume.secret.secret_name}) at {mounted.mount_path}, read-only")
+
+
+def _listed(output: str) -> list[str]:
+    return output.split("Listing pods...\n", 1)[1].split()
+
+
+def _example_jobs(bed: Bed, say: Callable[[str], None]) -> tuple[k8s.V1Pod, list[str]]:
+    """The examples' Jobs, as the README runs them, on cluster1's node; the multicluster-client's pod
+    and what it listed."""
+    core = k8s.CoreV1Api(bed.api1)
+    outputs = {}
+    for example in ("multicluster-client", "generic-client"):
+        job = REPO / "examples" / example / "job.yaml"
+        steps = (
+            ("apply", "-f", str(job)),
+            ("wait", f"job/{example}", "--for=condition=complete", "--timeout=180s"),
+            ("logs", f"job/{example}"),
+        )
+        for args in steps:
+            say(f"$ kubectl --context cluster1 {' '.join(args).replace(str(REPO) + '/', '')}")
+            done = kubectl(bed.kubeconfig, "--context", "cluster1", *args, check=False)
+            if done.returncode != 0:
+                pods = kubectl(bed.kubeconfig, "--context", "cluster1", "describe", "pods", "-l", f"job-name={example}")
+                raise AssertionError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}\n{pods.stdout[-3000:]}")
+            say("\n".join("  " + line for line in done.stdout.splitlines()))
+        outputs[example] = done.stdout
+    # Both list cluster2's pods through the import: the generic client found it as multicluster-client did.
+    assert _listed(outputs["generic-client"]) == _listed(outputs["multicluster-client"])
+    assert f"API server URL: {bed.cluster2.server}" in outputs["generic-client"]
+    [pod] = core.list_namespaced_pod("default", label_selector="job-name=multicluster-client").items
+    return pod, _listed(outputs["multicluster-client"])
+
+
+def _example_on_mounted_files(bed: Bed, mounts: Path, say: Callable[[str], None]) -> tuple[k8s.V1Pod, list[str]]:
+    """Without a node: a pod stored with the import's annotation, and the multicluster-client example
+    run here on the Secret written as files, as the kubelet would mount them."""
+    say("In cluster1: create pod multicluster-client, annotated with the import's name (no node: never runs)")
     pod = {
         "metadata": {"name": "multicluster-client", "annotations": {contract.IMPORT_NAME_KEY: IMPORT}},
         "spec": {"restartPolicy": "Never", "containers": [{"name": "multicluster-client", "image": "client"}]},
     }
     stored = k8s.CoreV1Api(bed.api1).create_namespaced_pod("default", pod)
-    say("Check: the webhook mounted the Secret in the pod")
-    volume = next(
-        v for v in stored.spec.volumes if v.secret is not None and v.secret.secret_name == secret.metadata.name
+    say(
+        "Check: the multicluster-client example, on the Secret as files, lists the pods of cluster2's namespace default"
     )
-    assert volume.name == names.volume_name(IMPORT)
-    [mounted] = [m for m in stored.spec.containers[0].volume_mounts if m.name == volume.name]
-    assert (mounted.mount_path, mounted.read_only, mounted.sub_path) == (f"{contract.MOUNT_ROOT}/{IMPORT}", True, None)
-    say(f"  volume {volume.name} (secret {volume.secret.secret_name}) at {mounted.mount_path}, read-only")
-
-    say("Check: the multicluster-client example, on the mounted files, lists the pods of cluster2's namespace default")
-    mounts = workdir / "serviceaccountimports"
-    kubeconfig = mount(secret, mounts / IMPORT)  # the files, as the kubelet writes them
     client = subprocess.run(
         [sys.executable, str(REPO / "examples" / "multicluster-client" / "main.py")],
         env={**os.environ, "PYTHONPATH": str(REPO), ROOT_ENV: str(mounts)},
@@ -108,9 +156,4 @@ def run(bed: Bed, workdir: Path, say: Callable[[str], None]) -> Outcome:
         "  $ python examples/multicluster-client/main.py\n"
         + "\n".join("  " + line for line in client.stdout.splitlines())
     )
-    listed = client.stdout.split("Listing pods...\n", 1)[1].split()
-    assert "nginx" in listed
-    denied = kubectl(kubeconfig, "get", "pods", "-n", "kube-system", check=False)
-    assert denied.returncode != 0 and "forbidden" in denied.stderr.lower()
-    say("  and nothing else: with the same kubeconfig, kubectl may not list pods in kube-system")
-    return Outcome(secret, stored, kubeconfig, listed)
+    return stored, _listed(client.stdout)
