@@ -12,6 +12,7 @@ from tests.testbed.bed import Bed
 from tests.testbed.cluster import REPO
 from tests.testbed.scenario import (
     CERTIFICATES_SA,
+    NEVER_SCHEDULED,
     WEBHOOK,
     certify,
     enable_namespace,
@@ -63,7 +64,7 @@ def test_renewal_keeps_the_ca_and_the_hooks_serve_the_new_certificate(testbed: B
     enable_namespace(testbed.api1, "renewed")
     pod = {
         "metadata": {"name": "p", "annotations": {contract.IMPORT_NAME_KEY: "x"}},
-        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}], **NEVER_SCHEDULED},
     }
     stored = k8s.CoreV1Api(testbed.api1).create_namespaced_pod("renewed", pod)  # the API server calls the webhook
     assert any(v.name == "sai-x" for v in stored.spec.volumes)

@@ -10,6 +10,7 @@ from kubernetes.client.exceptions import ApiException
 from hooks import contract, names
 from tests.testbed.bed import Bed
 from tests.testbed.scenario import (
+    NEVER_SCHEDULED,
     enable_namespace,
     eventually,
     imported_secret,
@@ -42,6 +43,7 @@ def test_two_imports_from_two_namespaces_in_one_pod(testbed: Bed, tmp_path: Path
         "spec": {
             "initContainers": [{"name": "init", "image": "busybox"}],
             "containers": [{"name": "main", "image": "client"}],
+            **NEVER_SCHEDULED,
         },
     }
     stored = k8s.CoreV1Api(testbed.api1).create_namespaced_pod("multi", pod)
@@ -145,7 +147,7 @@ def test_webhook_only_mutates_enabled_namespaces_and_rejects_bad_names(testbed: 
     core.create_namespace({"metadata": {"name": "plain"}})
     pod = {
         "metadata": {"name": "p", "annotations": {contract.IMPORT_NAME_KEY: "anything"}},
-        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}], **NEVER_SCHEDULED},
     }
     stored = core.create_namespaced_pod("plain", pod)
     assert not any(v.name == names.volume_name("anything") for v in stored.spec.volumes or [])
@@ -163,7 +165,7 @@ def test_only_pods_that_ask_for_imports_need_the_hooks(testbed: Bed) -> None:
     is refused (failurePolicy: Fail) and the other pods of the enabled namespace are created as usual."""
     core = k8s.CoreV1Api(testbed.api1)
     enable_namespace(testbed.api1, "hooks-away")
-    spec = {"containers": [{"name": "c", "image": "busybox"}]}
+    spec = {"containers": [{"name": "c", "image": "busybox"}], **NEVER_SCHEDULED}
     asking = {"metadata": {"generateName": "asking-", "annotations": {contract.IMPORT_NAME_KEY: "x"}}, "spec": spec}
 
     def refused() -> str | None:

@@ -33,6 +33,8 @@ def up(directory: Path) -> int:
         planes = start_clusters(directory, address=environment.node_ip if environment else "127.0.0.1")
     except ControlPlaneError as err:
         print(f"error: {err}", file=sys.stderr)
+        if environment is not None:
+            print("then: make testbed-down", file=sys.stderr)
         return 1
     node = None
     if environment is not None:
@@ -64,6 +66,15 @@ def up(directory: Path) -> int:
     return 0
 
 
+def _is_ours(pid: int) -> bool:
+    """pid runs one of the binaries built for the test bed (in the cache's bin directory)."""
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode()
+    except OSError:
+        return False
+    return "/multicluster-service-account/bin/" in argv0
+
+
 def down(directory: Path, netns: str) -> int:
     state_file = directory / STATE
     if not state_file.exists():
@@ -76,7 +87,8 @@ def down(directory: Path, netns: str) -> int:
         print(f"no test bed runs in {directory}")
         return 0
     state = json.loads(state_file.read_text())
-    pids = [pid for part in state.values() for pid in reversed(part["pids"])]
+    # Only processes that are still the bed's (the state file may be older than a reboot).
+    pids = [pid for part in state.values() for pid in reversed(part["pids"]) if _is_ours(pid)]
     for pid in pids:
         try:
             os.kill(pid, signal.SIGTERM)

@@ -40,6 +40,7 @@ from .scenario import (
     WEBHOOK,
     api_client,
     certify,
+    eventually,
     install,
     install_controller,
     kubectl,
@@ -302,6 +303,13 @@ def running_bed(
             plane.stop()
 
 
+def _answers(hooks: Hooks) -> bool:
+    try:
+        return hooks.get("/readyz") is not None
+    except (OSError, AssertionError):
+        return False
+
+
 def loopback_certificate(api: k8s.ApiClient, files: ServingFiles) -> None:
     """For hooks that tests serve themselves on loopback: a certificate for 127.0.0.1 from the hooks'
     CA (the installed one names only the Service), so that the CompositeController's caBundle holds."""
@@ -319,7 +327,10 @@ def _serve_hooks(api: k8s.ApiClient, files: ServingFiles, directory: Path, node:
     ca = files.ca_pem.decode()
     if node is not None:
         service = k8s.CoreV1Api(api).read_namespaced_service(HOOKS, contract.CREDENTIALS_NAMESPACE)
-        yield Hooks(f"https://{service.spec.cluster_ip}:443", HOOKS_SERVICE_HOST, ca)
+        hooks = Hooks(f"https://{service.spec.cluster_ip}:443", HOOKS_SERVICE_HOST, ca)
+        # Ready pods reach the Service a moment later (EndpointSlice, then kube-proxy's rules).
+        eventually(lambda: all(_answers(hooks) for _ in range(4)), "the hooks Service to route to the hooks", 60)
+        yield hooks
         return
     log = directory / "hooks.log"
     with gunicorn_hooks(files, log) as served:

@@ -35,6 +35,7 @@ from hooks.pki import KeyPair, issue, new_ca, private_key_pem, write_private
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "tests" / "tools" / "build.sh"
+VERSIONS = REPO / "tests" / "tools" / "versions.env"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
 CONTROLLERS = (
     "serviceaccount-controller",
@@ -77,6 +78,12 @@ def binaries_dir() -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
+def pinned_versions() -> dict[str, str]:
+    """tests/tools/versions.env: KEY=VALUE lines."""
+    lines = (line.strip() for line in VERSIONS.read_text().splitlines())
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -96,12 +103,19 @@ class Process:
     args: list[str]
     log: Path
     popen: subprocess.Popen[bytes] | None = None
+    #: The environment (default: this process's).
+    env: dict[str, str] | None = None
 
     def start(self) -> None:
         with self.log.open("ab") as out:
             # A session of its own: stopping the test bed never signals the caller, and vice versa.
             self.popen = subprocess.Popen(
-                self.args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                self.args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=self.env,
             )
 
     def check(self) -> None:
@@ -183,8 +197,7 @@ class ControlPlane:
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             )
         )
-        self.admin_kubeconfig.write_text(yaml.safe_dump(self.kubeconfig(admin, context=self.name)))
-        self.admin_kubeconfig.chmod(0o600)
+        write_private(self.admin_kubeconfig, yaml.safe_dump(self.kubeconfig(admin, context=self.name)).encode())
 
     def kubeconfig(self, user: KeyPair, context: str) -> dict[str, object]:
         """A kubeconfig for this cluster, with cluster, user and context named context, data embedded."""
@@ -378,5 +391,4 @@ def write_kubeconfig(path: Path, planes: list[ControlPlane]) -> None:
         for key in merged:
             merged[key].extend(config[key])  # type: ignore[arg-type]
     document = {"apiVersion": "v1", "kind": "Config", **merged, "current-context": planes[0].name}
-    path.write_text(yaml.safe_dump(document))
-    path.chmod(0o600)
+    write_private(path, yaml.safe_dump(document).encode())

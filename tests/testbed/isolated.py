@@ -5,9 +5,13 @@ As root: builds the node and the images (outside the namespace: they need the pa
 makes a network namespace with loopback and one veth pair carrying the node's address, and no route
 off this machine, then runs COMMAND inside it (`nsenter --net`, and a private mount namespace so that
 the kubelet's and containerd's mounts stay the bed's own). Every address the bed uses, the Service and
-pod ranges too, exists only in there: a mistake cannot reach another machine. When COMMAND ends, every
-process left in the namespace and in the pods' cgroups is killed and the namespace removed (unless
---keep, for `make testbed-up`).
+pod ranges too, exists only in there: a mistake cannot reach another machine. In that mount namespace,
+the paths the kubelet and the CNI plugins write whatever their configuration (/var/log/containers,
+/var/lib/cni, /var/lib/kubelet) are a tmpfs of the bed's own, and the kernel settings the kubelet
+sets for a node (kernel.panic, vm.overcommit_memory, ...; not per network namespace) are files of the
+bed's own, so the machine's stay as they are. When COMMAND ends, every process left in the namespace
+and in the pods' cgroups is killed and the namespace removed (unless --keep, for `make testbed-up`);
+a namespace whose bed was killed outright is removed by the next run.
 
 Without root: says so in one line and runs COMMAND as it is, on the kubelet-less bed (pods are stored,
 never run). In CI (`CI=true`) that is a failure instead.
@@ -42,6 +46,17 @@ SERVICE_RANGE = "10.0.0.0/16"
 ENV_NETNS, ENV_NODE_IP, ENV_NODE_BIN, ENV_IMAGES = (
     "MCSA_TESTBED_NETNS", "MCSA_NODE_IP", "MCSA_NODE_BIN_DIR", "MCSA_IMAGES_DIR",
 )  # fmt: skip
+#: Written by the kubelet (setupKernelTunables) on every node; machine-wide, so given files of their own.
+KUBELET_SYSCTLS = (
+    "vm/overcommit_memory",
+    "vm/panic_on_oom",
+    "kernel/panic",
+    "kernel/panic_on_oops",
+    "kernel/keys/root_maxkeys",
+    "kernel/keys/root_maxbytes",
+)
+#: Written by the kubelet, containerd's CNI cache and the device-plugin manager at fixed paths.
+FIXED_PATHS = (Path("/var/log/containers"), Path("/var/lib/cni"), Path("/var/lib/kubelet"))
 NO_ROOT = (
     "not root: the test bed runs without a node (no kubelet: pods are stored, never run); run as root for the real node"
 )
@@ -59,7 +74,11 @@ def _run(*args: str) -> str:
 
 
 def _build(script: str) -> Path:
-    result = subprocess.run([str(REPO / "tests" / "tools" / script)], stdout=subprocess.PIPE, text=True, check=False)
+    # PYTHON: the stand-in base image copies this interpreter (the project's CPython 3.11).
+    env = {**os.environ, "PYTHON": sys.executable}
+    result = subprocess.run(
+        [str(REPO / "tests" / "tools" / script)], stdout=subprocess.PIPE, text=True, check=False, env=env
+    )
     if result.returncode != 0:
         raise IsolationError(f"tests/tools/{script} failed with exit code {result.returncode}; see its output above")
     return Path(result.stdout.strip().splitlines()[-1])
@@ -92,8 +111,22 @@ def pod_cgroups(name: str) -> list[Path]:
     return sorted(p / name for p in CGROUP_ROOT.iterdir() if (p / name).is_dir())
 
 
+def _ancestors() -> set[int]:
+    """This process and its parents: never killed by delete() (`make testbed-down` from a shell in the
+    namespace)."""
+    pids, pid = set(), os.getpid()
+    while pid > 1:
+        pids.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return pids
+
+
 def _kill_all(pids: set[int]) -> None:
-    for pid in pids:
+    for pid in pids - _ancestors():
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -111,13 +144,20 @@ def _cgroup_pids(name: str) -> set[int]:
     return pids
 
 
+def check_name(name: str) -> None:
+    """Names are the namespace's, the pods' cgroup root and /run/NAME: only ever a bed's."""
+    if not name.startswith(PREFIX) or not name[len(PREFIX) :].replace("-", "").isalnum() or len(name) > 40:
+        raise IsolationError(f"invalid test bed name {name!r}: must be {PREFIX}<letters, digits, dashes>")
+
+
 def delete(name: str) -> None:
     """Kill what runs in the namespace and in the pods' cgroups, remove those cgroups and the namespace."""
+    check_name(name)
     if (NETNS_DIR / name).exists():
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             pids = {int(p) for p in _run("ip", "netns", "pids", name).split()} | _cgroup_pids(name)
-            if not pids:
+            if not pids - _ancestors():
                 break
             _kill_all(pids)
             time.sleep(0.2)
@@ -158,6 +198,30 @@ def _remove_stale_shim_sockets() -> None:
             socket_file.unlink(missing_ok=True)
 
 
+def reap_orphans() -> None:
+    """Remove the namespaces of beds whose wrapper died (SIGKILL, a crash): mcsa-<pid> of a dead pid."""
+    for path in NETNS_DIR.glob(f"{PREFIX}*"):
+        pid = path.name[len(PREFIX) :]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            print(f"removing network namespace {path.name}, left by a test bed that was killed", file=sys.stderr)
+            delete(path.name)
+
+
+def inside(name: str, command: list[str]) -> int:
+    """In the bed's new mount namespace: its own fixed paths and kernel-setting files, then COMMAND."""
+    own = Path("/run") / name / "host-paths"
+    for path in FIXED_PATHS:
+        path.mkdir(parents=True, exist_ok=True)
+        _run("mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", str(path))
+    (own / "sysctl").mkdir(parents=True, exist_ok=True)
+    for key in KUBELET_SYSCTLS:
+        source = Path("/proc/sys") / key
+        copy = own / "sysctl" / key.replace("/", ".")
+        copy.write_text(source.read_text())
+        _run("mount", "--bind", str(copy), str(source))
+    os.execvp(command[0], command)  # noqa: S606 (the command given on our command line)
+
+
 def node_environment(name: str) -> dict[str, str]:
     node_bin = _build("build-node.sh")
     images = _build("build-images.sh")
@@ -168,11 +232,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.testbed.isolated", description=__doc__.splitlines()[0])
     parser.add_argument("--name", default=f"{PREFIX}{os.getpid()}", help="the network namespace's name")
     parser.add_argument("--keep", action="store_true", help="leave the namespace and what runs in it")
+    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command given")
+    if args.inside:
+        try:
+            return inside(args.name, command)
+        except IsolationError as err:
+            print(f"error: cannot set up the test bed's mount namespace: {err}", file=sys.stderr)
+            return 1
     if os.geteuid() != 0:
         if os.environ.get("CI") == "true":
             print(f"error: {NO_ROOT} (CI=true: the real node is required)", file=sys.stderr)
@@ -180,24 +251,48 @@ def main() -> int:
         print(NO_ROOT, file=sys.stderr)
         return subprocess.call(command)
     try:
+        check_name(args.name)
+        reap_orphans()
+        if (NETNS_DIR / args.name).exists():
+            raise IsolationError(f"network namespace {args.name} exists: a test bed runs there (make testbed-down)")
         env = {**os.environ, **node_environment(args.name)}
-        create(args.name)
     except IsolationError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    enter = ["nsenter", f"--net={NETNS_DIR / args.name}", "unshare", "--mount", "--propagation", "private", "--"]
-    child = subprocess.Popen([*enter, *command], env=env)
-    # Stopped (CI's timeout, Ctrl-C): the command is told, and the namespace still goes.
-    signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+    return _run_inside(args.name, command, env, args.keep)
+
+
+def _run_inside(name: str, command: list[str], env: dict[str, str], keep: bool) -> int:
+    child: subprocess.Popen[bytes] | None = None
+
+    def stop(signum: int, _frame: object) -> None:
+        # CI's timeout, a closed terminal: the command is told, and the namespace still goes.
+        if child is None:
+            raise SystemExit(128 + signum)
+        child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
+    enter = [
+        "nsenter", f"--net={NETNS_DIR / name}", "unshare", "--mount", "--propagation", "private", "--",
+        sys.executable, "-m", "tests.testbed.isolated", "--inside", "--name", name, "--",
+    ]  # fmt: skip
+    env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)}
     try:
+        create(name)
+        child = subprocess.Popen([*enter, *command], env=env)
         while True:
             try:
                 return child.wait()
             except KeyboardInterrupt:
-                child.send_signal(signal.SIGINT)
+                pass  # the terminal sent Ctrl-C to the command too; it stops itself, then cleanup
+    except IsolationError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     finally:
-        if not args.keep:
-            delete(args.name)
+        if not keep:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+            delete(name)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from kubernetes import client as k8s
 
 from hooks.pki import issue, write_private
 
-from .cluster import ControlPlane, ControlPlaneError, Process, free_port, tail
+from .cluster import ControlPlane, ControlPlaneError, Process, free_port, pinned_versions, tail
 
 POD_CIDR = "10.244.0.0/24"
 CLUSTER_CIDR = "10.244.0.0/16"
@@ -40,6 +40,11 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 def make_cgroup_root(name: str) -> None:
     """/<name> in every cgroup v1 hierarchy (cpuset filled from its parent, as cpuset needs)."""
+    if (CGROUP_ROOT / "cgroup.controllers").exists():
+        raise ControlPlaneError(
+            "this machine has a unified cgroup v2 hierarchy only; the test bed's node is set up for the "
+            "cgroup v1 (hybrid) hierarchy of the machines it was made on (tests/testbed/node.py)"
+        )
     for hierarchy in CGROUP_ROOT.iterdir():
         if not hierarchy.is_dir() or hierarchy.name == "unified" or not (hierarchy / "cgroup.procs").exists():
             continue
@@ -93,15 +98,14 @@ class Node:
         pair = issue(self.plane.pair("ca"), common_name, organizations=organizations, client=True)
         config = self.plane.kubeconfig(pair, context=self.plane.name)
         path = self.directory / f"{name}.kubeconfig"
-        path.write_text(yaml.safe_dump(config))
-        path.chmod(0o600)
+        write_private(path, yaml.safe_dump(config).encode())
         return path
 
     def _sandbox_image(self) -> str:
-        archives = sorted(self.images_dir.glob("registry.k8s.io_pause_*.tar"))
-        if not archives:
-            raise ControlPlaneError(f"no sandbox image in {self.images_dir}; run tests/tools/build-images.sh")
-        return SANDBOX_IMAGE_PREFIX + archives[-1].name.removeprefix("registry.k8s.io_pause_").removesuffix(".tar")
+        version = pinned_versions()["PAUSE_VERSION"]
+        if not (self.images_dir / f"registry.k8s.io_pause_{version}.tar").exists():
+            raise ControlPlaneError(f"no sandbox image {version} in {self.images_dir}; run tests/tools/build-images.sh")
+        return SANDBOX_IMAGE_PREFIX + version
 
     def _containerd_config(self) -> Path:
         d = self.directory
@@ -127,6 +131,10 @@ class Node:
         }
         (d / "cni" / "net.d").mkdir(parents=True, exist_ok=True)
         (d / "cni" / "net.d" / "10-mcsa.conflist").write_text(json.dumps(cni, indent=2))
+        # Every registry is a closed port on loopback: an image that is not there fails at once, and no
+        # registry's name is ever looked up.
+        (d / "certs.d" / "_default").mkdir(parents=True, exist_ok=True)
+        (d / "certs.d" / "_default" / "hosts.toml").write_text('server = "https://127.0.0.1:1"\n')
         config = f"""version = 3
 root = "{d / "containerd"}"
 state = "{self.run_dir / "containerd"}"
@@ -136,6 +144,8 @@ state = "{self.run_dir / "containerd"}"
 
 [plugins."io.containerd.cri.v1.images"]
   snapshotter = "overlayfs"
+  [plugins."io.containerd.cri.v1.images".registry]
+    config_path = "{d / "certs.d"}"
   [plugins."io.containerd.cri.v1.images".pinned_images]
     sandbox = "{self._sandbox_image()}"
 
@@ -225,7 +235,9 @@ state = "{self.run_dir / "containerd"}"
     # -- processes ----------------------------------------------------------------------------------
 
     def _start(self, name: str, args: list[str]) -> None:
-        process = Process(name, args, self.directory / f"{name}.log")
+        # containerd finds its shim, and the shim runc, on PATH.
+        env = {**os.environ, "PATH": f"{self.bin_dir}:{os.environ.get('PATH', '')}"}
+        process = Process(name, args, self.directory / f"{name}.log", env=env)
         self.processes[name] = process
         process.start()
 
@@ -267,7 +279,6 @@ state = "{self.run_dir / "containerd"}"
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.api = k8s.ApiClient(self._api_configuration())
         b = self.bin_dir
-        env_path = f"{b}:{os.environ.get('PATH', '')}"
         try:
             make_cgroup_root(self.netns)
             self._start("containerd", [str(b / "containerd"), "--config", str(self._containerd_config())])
@@ -283,7 +294,6 @@ state = "{self.run_dir / "containerd"}"
                 f"--hostname-override={self.name}",
                 f"--node-ip={self.address}",
             ]
-            os.environ["PATH"] = env_path  # the kubelet and containerd find the shim and runc on PATH
             self._start("kubelet", kubelet)
             scheduler = self._kubeconfig("kube-scheduler", "system:kube-scheduler")
             self._start(

@@ -25,6 +25,9 @@ WEBHOOK = "multicluster-service-account"
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 KUBEMCSA = str(Path(sys.executable).parent / "kubemcsa")
 T = TypeVar("T")
+#: For pods that exist only to be admitted (and mutated): with the node, they are never scheduled, so
+#: the kubelet never tries to pull their made-up images.
+NEVER_SCHEDULED: dict[str, Any] = {"schedulingGates": [{"name": "testbed.multicluster.admiralty.io/admission-only"}]}
 
 
 def api_client(kubeconfig: Path, context: str) -> k8s.ApiClient:

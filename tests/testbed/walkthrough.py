@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -17,6 +18,7 @@ from multicluster_service_account import ROOT_ENV
 from .bed import Bed
 from .cluster import REPO
 from .scenario import (
+    NEVER_SCHEDULED,
     enable_namespace,
     eventually,
     imported_secret,
@@ -104,7 +106,15 @@ def _check_mounted(pod: k8s.V1Pod, secret: k8s.V1Secret, say: Callable[[str], No
 
 
 def _listed(output: str) -> list[str]:
+    assert "Listing pods...\n" in output, f"the example did not list pods:\n{output}"
     return output.split("Listing pods...\n", 1)[1].split()
+
+
+def _finished(bed: Bed, job: str) -> str | None:
+    """The Job's Complete or Failed condition, once it has one (it has backoffLimit 0)."""
+    status = k8s.BatchV1Api(bed.api1).read_namespaced_job(job, "default").status
+    done = [c.type for c in status.conditions or [] if c.type in ("Complete", "Failed") and c.status == "True"]
+    return done[0] if done else None
 
 
 def _example_jobs(bed: Bed, say: Callable[[str], None]) -> tuple[k8s.V1Pod, list[str]]:
@@ -120,6 +130,8 @@ def _example_jobs(bed: Bed, say: Callable[[str], None]) -> tuple[k8s.V1Pod, list
             ("logs", f"job/{example}"),
         )
         for args in steps:
+            if args[0] == "wait":  # a failed Job fails here at once, not at the wait's timeout
+                eventually(partial(_finished, bed, example), f"job/{example} to finish", 180, 1)
             say(f"$ kubectl --context cluster1 {' '.join(args).replace(str(REPO) + '/', '')}")
             done = kubectl(bed.kubeconfig, "--context", "cluster1", *args, check=False)
             if done.returncode != 0:
@@ -140,7 +152,11 @@ def _example_on_mounted_files(bed: Bed, mounts: Path, say: Callable[[str], None]
     say("In cluster1: create pod multicluster-client, annotated with the import's name (no node: never runs)")
     pod = {
         "metadata": {"name": "multicluster-client", "annotations": {contract.IMPORT_NAME_KEY: IMPORT}},
-        "spec": {"restartPolicy": "Never", "containers": [{"name": "multicluster-client", "image": "client"}]},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "multicluster-client", "image": "client"}],
+            **NEVER_SCHEDULED,
+        },
     }
     stored = k8s.CoreV1Api(bed.api1).create_namespaced_pod("default", pod)
     say(

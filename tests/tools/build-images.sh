@@ -35,8 +35,8 @@ case $py_version in
   3.11.*) ;;
   *) echo "error: the stand-in base image needs CPython 3.11 (as python:3.11-slim-bookworm has); $python is $py_version (set PYTHON=/path/to/python3.11)" >&2; exit 1 ;;
 esac
-if [ ! -f "$py_prefix/lib/python3.11/os.py" ] || [ ! -x "$py_prefix/bin/python3.11" ]; then
-  echo "error: $python's prefix $py_prefix does not hold a relocatable CPython 3.11 (bin/python3.11, lib/python3.11); use one built with its own prefix (pyenv, or ./configure --prefix) via PYTHON=" >&2
+if [ "$py_prefix" = /usr ] || [ ! -f "$py_prefix/lib/python3.11/os.py" ] || [ ! -x "$py_prefix/bin/python3.11" ]; then
+  echo "error: $python's prefix $py_prefix does not hold a CPython 3.11 of its own (bin/python3.11, lib/python3.11); use one built with its own prefix (pyenv, or ./configure --prefix) via PYTHON=" >&2
   exit 1
 fi
 
@@ -64,7 +64,9 @@ if ! exists "$standin_key"; then
     || { tail -20 "$work/debootstrap.log" >&2; echo "error: debootstrap of bookworm failed (log above)" >&2; exit 1; }
   mkdir -p "$rootfs/usr/local/bin" "$rootfs/usr/local/lib"
   cp -a "$py_prefix/bin/python3.11" "$rootfs/usr/local/bin/"
-  cp -a "$py_prefix"/lib/libpython3.11.so* "$rootfs/usr/local/lib/"
+  if compgen -G "$py_prefix/lib/libpython3.11.so*" >/dev/null; then  # a shared build (pyenv's)
+    cp -a "$py_prefix"/lib/libpython3.11.so* "$rootfs/usr/local/lib/"
+  fi
   tar -C "$py_prefix/lib" -c \
     --exclude='python3.11/site-packages/*' --exclude='python3.11/test' --exclude='python3.11/idlelib' \
     --exclude='python3.11/tkinter' --exclude='python3.11/turtledemo' --exclude='python3.11/config-3.11-*' \
@@ -94,13 +96,16 @@ exists "$base" || "${buildah[@]}" tag "$standin_key" "$base"
 pause=registry.k8s.io/pause:${PAUSE_VERSION}
 if ! exists "$pause"; then
   echo "building the sandbox image $pause from k8s.io/kubernetes@${KUBE_VERSION}'s pause.c ..." >&2
-  src=$(cd "$here/kube" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c
+  module=$(cd "$here/kube" && go mod download -json "k8s.io/kubernetes@${KUBE_VERSION}" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  src=$module/build/pause/linux/pause.c
   work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
   gcc -Os -static -DVERSION="${PAUSE_VERSION}" -o "$work/pause" "$src"
   strip "$work/pause"
   printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' >"$work/Containerfile"
   "${buildah[@]}" bud --quiet --pull=never --isolation oci -t "$pause" -f "$work/Containerfile" "$work" >/dev/null
   rm -rf "$work"
+  trap - EXIT
 fi
 
 # -- the project's images, from its Dockerfiles, and their OCI archives for containerd ------------------
@@ -126,7 +131,9 @@ push() {  # name full-name digest: write the archive
 }
 pause_file=$(archive "$pause")
 pause_id=$("${buildah[@]}" inspect --type image --format '{{.FromImageID}}' "$pause")
-[ "$(cat "$pause_file.inputs" 2>/dev/null)" = "$pause_id" ] || push "$pause" "$pause" "$pause_id"
+if [ ! -f "$pause_file" ] || [ "$(cat "$pause_file.inputs" 2>/dev/null)" != "$pause_id" ]; then
+  push "$pause" "$pause" "$pause_id"
+fi
 for entry in "${images[@]}"; do
   IFS='|' read -r name dockerfile ignore <<<"$entry"
   # Built again only when what the build reads changed (buildah's vfs storage makes even a fully

@@ -37,16 +37,21 @@ def in_context(path: str, parsed: list[tuple[bool, str]]) -> bool:
 
 def main() -> None:
     repo, dockerfile, ignore_file = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+    # safe.directory: run as root (the node needs it) on a clone of another user's, git would refuse.
     listed = subprocess.run(
-        ["git", "-C", str(repo), "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
+        ["git", "-c", f"safe.directory={repo}", "-C", str(repo), "ls-files", "--cached", "--others",
+         "--exclude-standard", "-z"],
+        stdout=subprocess.PIPE,
+        check=False,
+    )
+    if listed.returncode != 0:
+        sys.exit(f"error: cannot list the files of {repo} with git (see above); the images are built from a git checkout")
+    names = listed.stdout.decode()
     parsed = rules(ignore_file)
     digest = hashlib.sha256()
     for path in (dockerfile, ignore_file):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    for name in sorted(p for p in listed.split("\0") if p and in_context(p, parsed)):
+    for name in sorted(p for p in names.split("\0") if p and in_context(p, parsed)):
         file = repo / name
         if file.is_file():
             digest.update(name.encode() + b"\0" + file.read_bytes() + b"\0")
