@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the test bed's node from the Go module proxy, once per pinned version, into the user's cache
 # directory, and prints the directory that holds it: kubelet, kube-proxy and kube-scheduler (of the
-# control plane's release), containerd with its runc shim and ctr, and the CNI plugins in cni/.
+# control plane's release), containerd with its runc shim and ctr, and the CNI plugins in cni/; and
+# kubectl of the same release, a static binary that test pods mount to run it inside a container.
 #
 # Installs, from Debian's packages, what the node runs but does not build: runc, iptables and
 # conntrack (for kube-proxy), and buildah and debootstrap (for the images). Needs root.
@@ -31,7 +32,7 @@ fi
 
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/multicluster-service-account
 out="$cache/bin/node-kubernetes-${KUBE_VERSION}-containerd-${CONTAINERD_VERSION}-cni-${CNI_PLUGINS_VERSION}"
-kube=(kubelet kube-proxy kube-scheduler)
+kube=(kubelet kube-proxy kube-scheduler kubectl)
 containerd=(containerd containerd-shim-runc-v2 ctr)
 cni=(bridge host-local loopback portmap)
 

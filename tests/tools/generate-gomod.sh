@@ -32,7 +32,7 @@ rm -f go.mod go.sum
 } > go.mod
 go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@${KUBE_VERSION}" "k8s.io/kubernetes/cmd/kube-controller-manager@${KUBE_VERSION}" \
   "k8s.io/kubernetes/cmd/kube-scheduler@${KUBE_VERSION}" "k8s.io/kubernetes/cmd/kubelet@${KUBE_VERSION}" \
-  "k8s.io/kubernetes/cmd/kube-proxy@${KUBE_VERSION}"
+  "k8s.io/kubernetes/cmd/kube-proxy@${KUBE_VERSION}" "k8s.io/kubernetes/cmd/kubectl@${KUBE_VERSION}"
 go mod tidy
 
 cd "$here/etcd"
