@@ -303,6 +303,12 @@ def running_bed(
             plane.stop()
 
 
+def service_routes(hooks: Hooks) -> None:
+    """Wait until the Service routes to the hooks: Ready pods reach it a moment later (EndpointSlice,
+    then kube-proxy's rules)."""
+    eventually(lambda: all(_answers(hooks) for _ in range(4)), "the hooks Service to route to the hooks", 60)
+
+
 def _answers(hooks: Hooks) -> bool:
     try:
         return hooks.get("/readyz") is not None
@@ -328,8 +334,7 @@ def _serve_hooks(api: k8s.ApiClient, files: ServingFiles, directory: Path, node:
     if node is not None:
         service = k8s.CoreV1Api(api).read_namespaced_service(HOOKS, contract.CREDENTIALS_NAMESPACE)
         hooks = Hooks(f"https://{service.spec.cluster_ip}:443", HOOKS_SERVICE_HOST, ca)
-        # Ready pods reach the Service a moment later (EndpointSlice, then kube-proxy's rules).
-        eventually(lambda: all(_answers(hooks) for _ in range(4)), "the hooks Service to route to the hooks", 60)
+        service_routes(hooks)
         yield hooks
         return
     log = directory / "hooks.log"
