@@ -135,6 +135,22 @@ class Process:
             self.popen.wait()
 
 
+def wait_for(
+    ready: Callable[[], bool], who: str, what: str, timeout: float, processes: list[Process], watched: int = 0
+) -> None:
+    """Until ready(), failing at once if one of processes exits, or after timeout with the last lines of
+    the logs of the first `watched` of them (default: all)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for process in processes:
+            process.check()
+        if ready():
+            return
+        time.sleep(0.2)
+    logs = "\n".join(f"--- {p.log}:\n{tail(p.log)}" for p in processes[: watched or len(processes)])
+    raise ControlPlaneError(f"{who}: timed out after {timeout}s waiting for {what}\n{logs}")
+
+
 @dataclass
 class ControlPlane:
     """One cluster. `start()` returns when /readyz is ok and the default service account exists."""
@@ -323,15 +339,7 @@ class ControlPlane:
         self._wait(lambda: self._https_ok("/readyz"), f"{name} restarted", timeout)
 
     def _wait(self, ready: Callable[[], bool], what: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for process in self.processes.values():
-                process.check()
-            if ready():
-                return
-            time.sleep(0.2)
-        logs = "\n".join(f"--- {p.log}:\n{tail(p.log)}" for p in self.processes.values())
-        raise ControlPlaneError(f"cluster {self.name}: timed out after {timeout}s waiting for {what}\n{logs}")
+        wait_for(ready, f"cluster {self.name}", what, timeout, list(self.processes.values()))
 
     def _http_ok(self, url: str) -> bool:
         try:

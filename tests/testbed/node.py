@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ from kubernetes import client as k8s
 
 from hooks.pki import issue, write_private
 
-from .cluster import ControlPlane, ControlPlaneError, Process, free_port, pinned_versions, tail
+from .cluster import ControlPlane, ControlPlaneError, Process, free_port, pinned_versions, wait_for
 
 POD_CIDR = "10.244.0.0/24"
 CLUSTER_CIDR = "10.244.0.0/16"
@@ -242,15 +241,8 @@ state = "{self.run_dir / "containerd"}"
         process.start()
 
     def _wait(self, ready: Callable[[], bool], what: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for process in [*self.processes.values(), *self.plane.processes.values()]:
-                process.check()
-            if ready():
-                return
-            time.sleep(0.3)
-        logs = "\n".join(f"--- {p.log}:\n{tail(p.log)}" for p in self.processes.values())
-        raise ControlPlaneError(f"node {self.name}: timed out after {timeout}s waiting for {what}\n{logs}")
+        own = list(self.processes.values())
+        wait_for(ready, f"node {self.name}", what, timeout, [*own, *self.plane.processes.values()], len(own))
 
     def ctr(self, *args: str) -> subprocess.CompletedProcess[str]:
         command = [str(self.bin_dir / "ctr"), "--address", str(self.containerd_socket), "--namespace", "k8s.io", *args]

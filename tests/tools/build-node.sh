@@ -50,13 +50,9 @@ mkdir -p "$out/cni"
 export CGO_ENABLED=0 GOFLAGS=-mod=readonly
 start=$(date +%s)
 
-minor=${KUBE_VERSION#v1.}
-minor=${minor%%.*}
-ldflags="-s -w"
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  ldflags+=" -X $pkg.gitVersion=${KUBE_VERSION} -X $pkg.gitMajor=1 -X $pkg.gitMinor=${minor}"
-  ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-done
+# shellcheck source=/dev/null
+. "$here/kube-ldflags.sh"
+ldflags=$(kube_ldflags)
 for b in "${kube[@]}"; do
   if [ ! -x "$out/$b" ]; then
     echo "building $b ${KUBE_VERSION} (first time only) ..." >&2
