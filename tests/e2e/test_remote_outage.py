@@ -1,0 +1,66 @@
+"""A remote outage does not spill into pod creation: with cluster2's API server hanging (stopped, so
+calls time out rather than being refused) while a few hundred imports of it retry through the hooks,
+pods that ask for imports are still admitted at once."""
+
+import os
+import signal
+import statistics
+import threading
+import time
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from hooks import contract, names
+from tests.testbed.bed import Bed
+from tests.testbed.scenario import NEVER_SCHEDULED, enable_namespace, pod_lister, service_account_import
+
+pytestmark = pytest.mark.node
+NS = "hanging"
+IMPORTS = 200
+
+
+def test_pod_creation_does_not_wait_for_a_hanging_remote_cluster(testbed: Bed) -> None:
+    pod_lister(testbed.api2, NS)
+    enable_namespace(testbed.api1, NS)
+    for i in range(IMPORTS):
+        service_account_import(testbed.api1, NS, f"i{i}", "cluster2", NS, "pod-lister")
+    apiserver = testbed.cluster2.processes["kube-apiserver"].popen
+    assert apiserver is not None
+    driver = testbed.driver()
+    os.kill(apiserver.pid, signal.SIGSTOP)  # accepts connections (the kernel does), answers nothing
+    latencies: list[float] = []
+    failures: list[str] = []
+    try:
+        driver.start()  # every import syncs, and each sync's TokenRequest hangs until the hooks give up
+        time.sleep(10)
+        stop = time.monotonic() + 30
+        core = k8s.CoreV1Api(testbed.api1)
+        pod = {
+            "metadata": {"name": "p", "annotations": {contract.IMPORT_NAME_KEY: "i0"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}], **NEVER_SCHEDULED},
+        }
+        while time.monotonic() < stop:
+            started = time.monotonic()
+            try:
+                created = core.create_namespaced_pod(NS, pod, dry_run="All")
+                assert any(v.name == names.volume_name("i0") for v in created.spec.volumes or [])
+            except ApiException as err:
+                failures.append(f"{err.status}: {str(err.body)[:200]}")
+            latencies.append(time.monotonic() - started)
+            time.sleep(0.05)
+        in_flight = threading.active_count()
+    finally:
+        os.kill(apiserver.pid, signal.SIGCONT)
+        driver.stop()
+    assert driver.syncs >= 20, f"only {driver.syncs} syncs ran: the outage was not exercised"
+    assert not failures, failures[:3]
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    print(
+        f"pod creation during the outage: {len(latencies)} pods, median {statistics.median(latencies) * 1000:.0f} ms, "
+        f"p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms; {driver.syncs} syncs; threads {in_flight}"
+    )
+    # The webhook's timeout is 5 s: no creation may come near it.
+    assert latencies[-1] < 1.0, latencies[-5:]
