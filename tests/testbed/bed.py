@@ -224,7 +224,7 @@ class Bed:
 CERTIFICATE_JOB = "multicluster-service-account-certificates"
 
 
-def _wait_for_install(kubeconfig: Path, say: Callable[[str], None]) -> tuple[k8s.V1Job, str]:
+def _wait_for_install(kubeconfig: Path, api: k8s.ApiClient, say: Callable[[str], None]) -> tuple[k8s.V1Job, str]:
     """The README's waits: the certificate Job completes, the hooks Deployment rolls out. The Job and
     its log, as they were then."""
     namespace = contract.CREDENTIALS_NAMESPACE
@@ -238,7 +238,6 @@ def _wait_for_install(kubeconfig: Path, say: Callable[[str], None]) -> tuple[k8s
             state = kubectl(kubeconfig, "--context", "cluster1", "-n", namespace, "get", "pods,events", check=False)
             raise ControlPlaneError(f"the install did not come up: {done.stderr.strip()}\n{state.stdout}")
         say("\n".join("  " + line for line in done.stdout.splitlines()))
-    api = api_client(kubeconfig, "cluster1")
     job = k8s.BatchV1Api(api).read_namespaced_job(CERTIFICATE_JOB, namespace)
     log = kubectl(kubeconfig, "--context", "cluster1", "-n", namespace, "logs", f"job/{CERTIFICATE_JOB}").stdout
     return job, log
@@ -279,7 +278,7 @@ def running_bed(
         install(kubeconfig, "cluster1")
         job, job_log = None, ""
         if started is not None:
-            job, job_log = _wait_for_install(kubeconfig, say)
+            job, job_log = _wait_for_install(kubeconfig, api1, say)
         else:
             say("$ python -m hooks.certify   # the certificate Job of manifests/, run here as its service account")
             made = certify(kubeconfig, "cluster1", "--host", "127.0.0.1").stdout

@@ -30,6 +30,7 @@ from kubernetes import client as k8s
 from hooks.pki import issue, write_private
 
 from .cluster import ControlPlane, ControlPlaneError, Process, free_port, pinned_versions, wait_for
+from .scenario import api_client
 
 POD_CIDR = "10.244.0.0/24"
 CLUSTER_CIDR = "10.244.0.0/16"
@@ -269,7 +270,7 @@ state = "{self.run_dir / "containerd"}"
     def start(self, timeout: float = 120) -> "Node":
         self.directory.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.api = k8s.ApiClient(self._api_configuration())
+        self.api = api_client(self.plane.admin_kubeconfig, self.plane.name)
         b = self.bin_dir
         try:
             make_cgroup_root(self.netns)
@@ -299,14 +300,6 @@ state = "{self.run_dir / "containerd"}"
             self.stop()
             raise
         return self
-
-    def _api_configuration(self) -> k8s.Configuration:
-        configuration = k8s.Configuration()
-        configuration.host = self.plane.server
-        configuration.ssl_ca_cert = str(self.plane.pki / "ca.crt")
-        configuration.cert_file = str(self.plane.pki / "admin.crt")
-        configuration.key_file = str(self.plane.pki / "admin.key")
-        return configuration
 
     def stop(self) -> None:
         """Stop the kubelet first (so it restarts nothing), then every pod's containers, then the rest."""
