@@ -1,6 +1,7 @@
 """The Flask app: parses requests, calls the pure hook logic, maps errors to JSON and status codes."""
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Final
@@ -64,6 +65,44 @@ def _error(status: int, reason: str, message: str) -> Response:
     return _json({"error": reason, "message": message, "code": status}, status)
 
 
+#: Seconds a refused sync is told to wait (Retry-After); Metacontroller retries it with its own backoff.
+BUSY_RETRY_AFTER_SECONDS: Final = 1
+
+
+#: A worker logs its refused syncs at WARNING at most this often (each at DEBUG otherwise): a hanging remote
+#: cluster can bring many a second, and the metrics count them all.
+BUSY_LOG_INTERVAL_SECONDS: Final = 10.0
+
+
+class Refusals:
+    """Counts refused requests and says when the next WARNING is due (at most one per interval)."""
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval, self.clock = interval, clock
+        self.unlogged = 0
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def refused(self) -> int:
+        """Records one refusal; the number refused since the last WARNING if one is due now, else 0."""
+        with self._lock:
+            self.unlogged += 1
+            now = self.clock()
+            if now < self._next:
+                return 0
+            self._next = now + self.interval
+            count, self.unlogged = self.unlogged, 0
+            return count
+
+
+def busy_message(limit: int) -> str:
+    return (
+        f"the hooks are busy: {limit} syncs are already in progress in this worker, waiting for remote API "
+        "servers that are slow to answer (see the imports' RemoteUnreachable status); Metacontroller retries "
+        "this sync. The webhook is never refused this way"
+    )
+
+
 def _body() -> Obj:
     if not request.is_json:
         raise BadRequest(f"Content-Type must be application/json, got {request.content_type or 'none'!r}")
@@ -91,6 +130,12 @@ def create_app(settings: Settings | None = None, issuer: TokenIssuer | None = No
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    # A sync may wait out the remote timeout (a remote API server that hangs) in one of the worker's
+    # threads. The sync hook holds at most all but one of them, so a webhook call or a probe never waits
+    # behind syncs; a sync beyond the limit is refused at once (429), and Metacontroller retries it.
+    sync_limit = settings.threads - 1
+    sync_slots = threading.BoundedSemaphore(sync_limit)
+    refusals = Refusals(BUSY_LOG_INTERVAL_SECONDS)
 
     def hook(endpoint: str, handle: Callable[[Obj], tuple[Any, str, str, str, dict[str, Any]]]) -> Response:
         started = time.perf_counter()
@@ -150,7 +195,25 @@ def create_app(settings: Settings | None = None, issuer: TokenIssuer | None = No
         return review_response(response), outcome, review.namespace, review.pod_name, extra
 
     app.add_url_rule("/customize", "customize", lambda: hook("customize", handle_customize), methods=["POST"])
-    app.add_url_rule("/sync", "sync", lambda: hook("sync", handle_sync), methods=["POST"])
+
+    def sync_endpoint() -> Response:
+        if not sync_slots.acquire(blocking=False):
+            metrics.count_request("sync", "Busy", 0.0)
+            count = refusals.refused()
+            log.log(
+                logging.WARNING if count else logging.DEBUG,
+                "refused syncs: busy",
+                extra={"endpoint": "sync", "outcome": "Busy", "limit": sync_limit, "refused": count or 1},
+            )
+            response = _error(429, "TooManyRequests", busy_message(sync_limit))
+            response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
+            return response
+        try:
+            return hook("sync", handle_sync)
+        finally:
+            sync_slots.release()
+
+    app.add_url_rule("/sync", "sync", sync_endpoint, methods=["POST"])
     app.add_url_rule("/mutate", "mutate", lambda: hook("mutate", handle_mutate), methods=["POST"])
 
     @app.get("/healthz")

@@ -23,7 +23,6 @@ worker_class = "gthread"
 # With one shared socket, the worker that wins the accept race can take every keep-alive connection
 # of the API server and Metacontroller and leave the others idle.
 reuse_port = True
-threads = int(os.environ.get("MCSA_THREADS", "4"))
 # Metacontroller's hook timeout is 10 s and the API server's webhook timeout at most 30 s.
 timeout = 30
 graceful_timeout = 10
@@ -42,9 +41,11 @@ from gunicorn import glogging  # noqa: E402
 from hooks.settings import Settings  # noqa: E402
 
 try:  # in the master, so that a bad setting stops the server with one line, not a worker traceback
-    Settings.from_env()
+    _settings = Settings.from_env()
 except ValueError as err:
     raise SystemExit(f"multicluster-service-account hooks: {err}") from None
+# Each worker's app lets the sync hook hold all but one of these (hooks/app.py).
+threads = _settings.threads
 accesslog = None  # the app logs one JSON line per request
 
 

@@ -27,6 +27,9 @@ class Settings:
     #: Bounds of the retry delay after a failure; the delay doubles while the failure lasts.
     retry_min_seconds: float = 5.0
     retry_max_seconds: float = 300.0
+    #: gunicorn threads per worker process (MCSA_THREADS). The sync hook may hold all but one of them
+    #: (a sync can wait out the remote timeout), so the webhook and the probes always find a thread.
+    threads: int = 4
     #: The clock; tests may pass another one.
     clock: Callable[[], datetime] = field(default=utc_now, compare=False, repr=False)
 
@@ -42,9 +45,10 @@ class Settings:
             if raw is None:
                 continue
             try:
-                values[f.name] = float(raw) if f.type is float else raw
+                values[f.name] = int(raw) if f.type is int else float(raw) if f.type is float else raw
             except ValueError:
-                raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a number") from None
+                kind = "a whole number" if f.type is int else "a number"
+                raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not {kind}") from None
         settings = cls(**values)  # type: ignore[arg-type]
         settings.validate()
         return settings
@@ -55,6 +59,11 @@ class Settings:
         if not 0 < self.retry_min_seconds <= self.retry_max_seconds:
             raise ValueError(
                 f"{ENV_PREFIX}RETRY_MIN_SECONDS must be positive and at most {ENV_PREFIX}RETRY_MAX_SECONDS"
+            )
+        if self.threads < 2:
+            raise ValueError(
+                f"{ENV_PREFIX}THREADS must be at least 2 (one thread per worker is kept for the webhook and "
+                f"the probes while syncs wait for remote clusters), got {self.threads}"
             )
         if not 0 < self.remote_timeout_seconds <= SYNC_HOOK_TIMEOUT_SECONDS - 2:
             raise ValueError(

@@ -131,14 +131,15 @@ class Bed:
     #: Every token seen, to check that none reaches the hooks' log.
     tokens: set[str] = field(default_factory=set)
 
-    def driver(self, service_url: str | None = None) -> CompositeControllerDriver:
+    def driver(self, service_url: str | None = None, workers: int = 5) -> CompositeControllerDriver:
         """Metacontroller's stand-in for cluster1, with the CompositeController as installed, calling the
-        hooks through their Service (with the node), at gunicorn's address, or at service_url."""
+        hooks through their Service (with the node), at gunicorn's address, or at service_url, with
+        workers sync workers (Metacontroller's --workers)."""
         controller = k8s.CustomObjectsApi(self.api1).get_cluster_custom_object(
             "metacontroller.k8s.io", "v1alpha1", "compositecontrollers", f"{contract.PLURAL}.{contract.GROUP}"
         )
         url = service_url or (None if self.node else self.hooks.url)
-        return CompositeControllerDriver(controller, self.api1, url)
+        return CompositeControllerDriver(controller, self.api1, url, workers=workers)
 
     def remember(self, secret: k8s.V1Secret) -> None:
         token = base64.b64decode((secret.data or {}).get(contract.TOKEN_KEY, "")).decode()

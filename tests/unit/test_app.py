@@ -1,14 +1,19 @@
 """The Flask app through its test client: routes, JSON errors, metrics, and no secrets in logs."""
 
+import dataclasses
 import json
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 
 from hooks import create_app
-from hooks.model import RemoteError
+from hooks.app import Refusals
+from hooks.model import Credential, RemoteError, TokenSpec
+from hooks.token import IssuedToken
 from hooks.wire import Obj
 
 from .fakes import FakeIssuer, observed, settings, sync_request
@@ -184,3 +189,43 @@ def test_routine_requests_log_at_debug_and_events_above(
     assert _levels(client, caplog, "/sync", fresh) == ["DEBUG"]  # the token in the Secret is current
     issuer.error = RemoteError("RemoteUnreachable", "cluster2 is down")
     assert _levels(client, caplog, "/sync", sync_request()) == ["WARNING"]
+
+
+def test_syncs_never_take_the_last_thread_from_the_webhook() -> None:
+    """A sync that waits for a hanging remote cluster holds a thread; with MCSA_THREADS=3 two may wait,
+    a third is refused at once (429, Retry-After), and the webhook still answers."""
+    release = threading.Event()
+    waiting = threading.Semaphore(0)
+
+    class Hanging(FakeIssuer):
+        def request_token(self, credential: Credential, spec: TokenSpec) -> IssuedToken:
+            waiting.release()
+            release.wait(10)
+            return super().request_token(credential, spec)
+
+    app = create_app(dataclasses.replace(settings(), threads=3), Hanging())
+    with ThreadPoolExecutor(2) as pool:
+        hanging = [pool.submit(app.test_client().post, "/sync", json=sync_request()) for _ in range(2)]
+        try:
+            assert waiting.acquire(timeout=5) and waiting.acquire(timeout=5)
+            refused = app.test_client().post("/sync", json=sync_request())
+            admitted = app.test_client().post("/mutate", json=review(pod("a")))
+        finally:
+            release.set()
+        assert [f.result().status_code for f in hanging] == [200, 200]
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.json is not None and refused.json["error"] == "TooManyRequests"
+    assert "2 syncs are already in progress" in refused.json["message"]
+    assert admitted.status_code == 200
+    # The slots are given back: the next sync is served.
+    assert app.test_client().post("/sync", json=sync_request()).status_code == 200
+
+
+def test_refusals_log_a_warning_at_most_once_per_interval() -> None:
+    now = [100.0]
+    refusals = Refusals(10.0, clock=lambda: now[0])
+    assert refusals.refused() == 1  # the first is logged at once
+    assert [refusals.refused() for _ in range(3)] == [0, 0, 0]
+    now[0] += 10
+    assert refusals.refused() == 4  # the three held back, and this one

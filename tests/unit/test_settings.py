@@ -7,6 +7,7 @@ def test_defaults_and_environment() -> None:
     assert Settings.from_env({}) == Settings()
     settings = Settings.from_env({"MCSA_REMOTE_TIMEOUT_SECONDS": "2.5", "MCSA_CREDENTIALS_NAMESPACE": "other"})
     assert (settings.remote_timeout_seconds, settings.credentials_namespace) == (2.5, "other")
+    assert Settings.from_env({"MCSA_THREADS": "8"}).threads == 8
 
 
 @pytest.mark.parametrize(
@@ -16,6 +17,8 @@ def test_defaults_and_environment() -> None:
         ({"MCSA_REMOTE_TIMEOUT_SECONDS": "7"}, "at most 6"),
         ({"MCSA_RENEW_FRACTION": "1"}, "between 0.1 and 0.95"),
         ({"MCSA_RETRY_MIN_SECONDS": "600"}, "at most MCSA_RETRY_MAX_SECONDS"),
+        ({"MCSA_THREADS": "1"}, "MCSA_THREADS must be at least 2"),
+        ({"MCSA_THREADS": "2.5"}, "MCSA_THREADS='2.5' is not a whole number"),
     ],
 )
 def test_bad_settings_say_which(environ: dict[str, str], message: str) -> None:
