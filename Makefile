@@ -57,10 +57,10 @@ testbed-down: venv ## Stop what testbed-up started.
 demo: venv testbed-build ## Run the seed's two-cluster walkthrough (cluster1 with a real node, as root), step by step.
 	$(ISOLATED) -- $(BIN)/python -m tests.demo
 
-bench: venv testbed-build ## Benchmarks (BENCH_QUICK=1 for a short run); installs wrk from Debian if missing.
+bench: venv testbed-build ## Benchmarks (BENCH_QUICK=1 for a short run; the node's parts as root); installs wrk from Debian if missing.
 	@command -v wrk >/dev/null || apt-get install -y wrk >/dev/null || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null) \
 		|| { echo "error: cannot install wrk; install it (Debian: apt-get install wrk)" >&2; exit 1; }
-	$(BIN)/python -m bench.run
+	$(ISOLATED) -- $(BIN)/python -m bench.run
 
 clean: ## Remove the virtualenv and local state (not the cached Kubernetes binaries).
 	rm -rf $(VENV) $(SERVE_DIR) $(TESTBED_DIR) .pytest_cache .mypy_cache .ruff_cache *.egg-info

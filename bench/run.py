@@ -8,13 +8,19 @@
 3. Through the API server: pod creation in a namespace the webhook serves, against one it does not.
 4. Scale: imports across 10 remote namespaces, synced by the Metacontroller test driver: time, TokenRequests
    on the first pass and on a second full pass, peak RSS of a gunicorn worker.
+These run on the kubelet-less bed (the hooks under gunicorn on loopback, beside the no-op). Then, on a
+second bed with cluster1's real node (as root; bench/node.py):
+5. Pod start: CREATE to Running on the node, mounting an import and not.
+6. Remote outage: pod creation while 200 imports of cluster2 sync, with cluster2 up and hanging.
 
 BENCH_QUICK=1 makes a short smoke run (shorter loads, 100 imports); BENCH_ONLY=admission,sync (any of
-admission, sync, api-server, scale) runs only those. Results: a table on stdout and bench/results/latest.json.
+admission, sync, api-server, scale, pod-start, remote-outage) runs only those. Results: a table on stdout
+and bench/results/latest.json.
 """
 
 import copy
 import json
+import logging
 import os
 import re
 import shutil
@@ -37,29 +43,24 @@ from hooks import contract
 from hooks.settings import utc_now
 from hooks.token import format_time
 from hooks.wire import Obj
-from tests.testbed.bed import Bed, running_bed
+from tests.testbed.bed import Bed, NodeEnvironment, running_bed
 from tests.testbed.cluster import REPO, free_port
 from tests.testbed.hooks_server import gunicorn_hooks
 from tests.testbed.scenario import enable_namespace, eventually, pod_lister, point_webhook_at, service_account_import
 
-QUICK = os.environ.get("BENCH_QUICK") == "1"
+from .node import bench_pod_start, bench_remote_outage
+from .rows import QUICK, Row, table
+
 STEPS = ("admission", "sync", "api-server", "scale")
-ONLY = [step.strip() for step in os.environ.get("BENCH_ONLY", "").split(",") if step.strip()] or list(STEPS)
+#: Steps on the real node (as root, in the test bed's network namespace), on a second bed.
+NODE_STEPS = ("pod-start", "remote-outage")
+ONLY = [step.strip() for step in os.environ.get("BENCH_ONLY", "").split(",") if step.strip()] or [*STEPS, *NODE_STEPS]
 SECONDS = 3 if QUICK else 10
 IMPORTS = 100 if QUICK else 1000
 CONNECTIONS = 8
 RESULTS = REPO / "bench" / "results" / "latest.json"
 LUA = REPO / "bench" / "post.lua"
 GO_WEBHOOK = REPO / "bench" / "webhook-go"
-
-
-@dataclass
-class Row:
-    figure: str
-    value: float
-    unit: str
-    target: str = ""
-    passed: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,7 @@ def bench_admission(bed: Bed, work: Path, rows: list[Row]) -> None:
         half_noop = wrk(noop, body, connections=connections, delay_ms=round(delay))
     baseline = sorted(noop_runs, key=lambda run: run.rps)[rounds // 2]
     ratio = statistics.median(h.rps / n.rps for h, n in zip(hooks_runs, noop_runs, strict=True))
+    p99_ratio = half.p99_ms / half_noop.p99_ms
     rows += [
         Row("admission: POST /mutate throughput (median round)", hooks.rps, "req/s"),
         Row("admission: no-op POST throughput (same body, same gunicorn)", baseline.rps, "req/s"),
@@ -195,8 +197,9 @@ def bench_admission(bed: Bed, work: Path, rows: list[Row]) -> None:
         Row("admission: p50 at full load", hooks.p50_ms, "ms"),
         Row("admission: p99 at full load", hooks.p99_ms, "ms"),
         Row("admission: rate of the half-rate run", half.rps, "req/s", f"~{target:.0f}"),
-        Row("admission: p99 at half the maximum rate", half.p99_ms, "ms", "< 5", half.p99_ms < 5),
+        Row("admission: p99 at half the maximum rate", half.p99_ms, "ms"),
         Row("admission: no-op p99 at the same pace", half_noop.p99_ms, f"ms (at {half_noop.rps:.0f} req/s)"),
+        Row("admission: p99 ratio mutate / no-op at the same pace", p99_ratio, "", "<= 1.5", p99_ratio <= 1.5),
     ]  # fmt: skip
 
 
@@ -325,10 +328,11 @@ def bench_api_server(bed: Bed, work: Path, rows: list[Row]) -> None:
             point_webhook_at(bed.api1, bed.hooks.url)
     median = {case: statistics.median(values) * 1000 for case, values in times.items()}
     on, off = median["with"], median["without"]
+    added = (on - off) / (median["go-with"] - median["go-without"])
     rows += [
         Row("API server: median pod creation, namespace with the webhook", on, "ms"),
         Row("API server: median pod creation, namespace without", off, "ms"),
-        Row("API server: ratio with / without", on / off, "", "<= 1.25", on / off <= 1.25),
+        Row("API server: ratio with / without", on / off, ""),
         Row("API server: ratio, pod asking for no import / without (not sent to the webhook)",
             median["no-imports"] / off, ""),
         Row("API server: ratio, webhook call with nothing to mount / without", median["empty"] / off, ""),
@@ -336,6 +340,8 @@ def bench_api_server(bed: Bed, work: Path, rows: list[Row]) -> None:
             median["go-with"] / median["go-without"], ""),
         Row("API server: ratio, the Go webhook with nothing to mount / without",
             median["go-empty"] / median["go-without"], ""),
+        Row("API server: latency the webhook adds, over the Go webhook's (with - without)", added, "",
+            "<= 1.1", added <= 1.1),
     ]  # fmt: skip
 
 
@@ -380,35 +386,39 @@ def bench_scale(bed: Bed, rows: list[Row]) -> None:
     ]
 
 
-def table(rows: list[Row]) -> str:
-    lines = ["| figure | value | target | result |", "| --- | --- | --- | --- |"]
-    for row in rows:
-        value = f"{row.value:.3g}" if row.value < 100 else f"{row.value:.0f}"
-        result = "" if row.passed is None else ("PASS" if row.passed else "FAIL")
-        lines.append(f"| {row.figure} | {value} {row.unit} | {row.target} | {result} |")
-    return "\n".join(lines)
-
-
 def main() -> int:
+    # The driver logs each failed sync; the remote-outage part makes thousands (its rows count them).
+    logging.getLogger("tests.testbed.metacontroller").setLevel(logging.ERROR)
     if shutil.which("wrk") is None:
         say("error: wrk is not installed (make bench installs it: apt-get install wrk)")
         return 1
-    if unknown := set(ONLY) - set(STEPS):
-        say(f"error: BENCH_ONLY names {', '.join(sorted(unknown))}; choose from {', '.join(STEPS)}")
+    if unknown := set(ONLY) - {*STEPS, *NODE_STEPS}:
+        say(f"error: BENCH_ONLY names {', '.join(sorted(unknown))}; choose from {', '.join(STEPS + NODE_STEPS)}")
         return 2
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="mcsa-bench-") as tmp:
         work = Path(tmp)
-        say("starting the test bed (cluster1, cluster2, hooks) ...")
-        with running_bed(work / "bed", node=False) as bed:  # the kubelet-less bed: hooks on loopback
-            for step, run in (("admission", lambda: bench_admission(bed, work, rows)),
-                              ("sync", lambda: bench_sync(bed, work, rows)),
-                              ("api-server", lambda: bench_api_server(bed, work, rows)),
-                              ("scale", lambda: bench_scale(bed, rows))):  # fmt: skip
-                if step not in ONLY:
-                    continue
-                say(f"benchmark: {step} ...")
-                run()
+        if set(ONLY) & set(STEPS):
+            say("starting the kubelet-less test bed (cluster1, cluster2, hooks on loopback) ...")
+            with running_bed(work / "bed", node=False) as bed:
+                for step, run in (("admission", lambda: bench_admission(bed, work, rows)),
+                                  ("sync", lambda: bench_sync(bed, work, rows)),
+                                  ("api-server", lambda: bench_api_server(bed, work, rows)),
+                                  ("scale", lambda: bench_scale(bed, rows))):  # fmt: skip
+                    if step in ONLY:
+                        say(f"benchmark: {step} ...")
+                        run()
+        node_steps = [step for step in NODE_STEPS if step in ONLY]
+        if node_steps and NodeEnvironment.from_env() is None:
+            say(f"not measured: {', '.join(node_steps)} (they need the real node: run make bench as root)")
+        elif node_steps:
+            say("starting the test bed with cluster1's node (the hooks as pods) ...")
+            with running_bed(work / "node-bed", node=True) as bed:
+                for step, run in (("pod-start", lambda: bench_pod_start(bed, rows)),
+                                  ("remote-outage", lambda: bench_remote_outage(bed, rows))):  # fmt: skip
+                    if step in node_steps:
+                        say(f"benchmark: {step} ...")
+                        run()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"quick": QUICK, "parts": ONLY, "rows": [asdict(r) for r in rows]}, indent=2))
     print(table(rows))

@@ -2,7 +2,7 @@
 
 Set by the environment: MCSA_TLS_CERT_FILE and MCSA_TLS_KEY_FILE (required: the API server and
 Metacontroller call the hooks over HTTPS only; MCSA_ALLOW_HTTP=true serves plain HTTP, for local
-experiments), MCSA_BIND (0.0.0.0:8443), MCSA_WORKERS (2), MCSA_THREADS (4), MCSA_LOG_LEVEL (INFO).
+experiments), MCSA_BIND (0.0.0.0:8443), MCSA_WORKERS (2), MCSA_THREADS (8), MCSA_LOG_LEVEL (INFO).
 """
 
 import os

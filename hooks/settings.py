@@ -29,7 +29,7 @@ class Settings:
     retry_max_seconds: float = 300.0
     #: gunicorn threads per worker process (MCSA_THREADS). The sync hook may hold all but one of them
     #: (a sync can wait out the remote timeout), so the webhook and the probes always find a thread.
-    threads: int = 4
+    threads: int = 8
     #: The clock; tests may pass another one.
     clock: Callable[[], datetime] = field(default=utc_now, compare=False, repr=False)
 

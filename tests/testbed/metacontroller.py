@@ -458,12 +458,34 @@ class CompositeControllerDriver:
             thread.join(timeout=10)
 
     def _watch(self, list_call: Any, on_event: Any, **kwargs: Any) -> None:
+        """As an informer: one list (an event for each object), then a watch from its resourceVersion,
+        resumed where it stopped; a list again only when the API server has compacted that version (410).
+        A watch begun without a version would replay every object as new, and so resync every parent."""
+        version: str | None = None
         while not self._stopping.is_set():
             try:
-                for event in watch.Watch().stream(list_call, timeout_seconds=2, **kwargs):
+                if version is None:
+                    listed = list_call(**kwargs)
+                    items = listed["items"] if isinstance(listed, dict) else listed.items
+                    for item in items:
+                        on_event(item)
+                    version = (
+                        listed["metadata"]["resourceVersion"]
+                        if isinstance(listed, dict)
+                        else listed.metadata.resource_version
+                    )
+                stream = watch.Watch()
+                for event in stream.stream(list_call, resource_version=version, timeout_seconds=2, **kwargs):
                     on_event(event["object"])
+                    version = stream.resource_version or version
                     if self._stopping.is_set():
                         return
+            except ApiException as err:
+                if err.status == 410:  # the version is gone: list again
+                    version = None
+                else:
+                    log.debug("watch failed: %s", err.status)
+                    self._stopping.wait(0.5)
             except Exception as err:  # the API server may be restarting; watch again
                 log.debug("watch failed: %s", type(err).__name__)
                 self._stopping.wait(0.5)

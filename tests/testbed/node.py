@@ -101,7 +101,8 @@ class Node:
         write_private(path, yaml.safe_dump(config).encode())
         return path
 
-    def _sandbox_image(self) -> str:
+    def sandbox_image(self) -> str:
+        """The pause image (imported, pinned): the pod sandbox, and the smallest container to run."""
         version = pinned_versions()["PAUSE_VERSION"]
         if not (self.images_dir / f"registry.k8s.io_pause_{version}.tar").exists():
             raise ControlPlaneError(f"no sandbox image {version} in {self.images_dir}; run tests/tools/build-images.sh")
@@ -147,7 +148,7 @@ state = "{self.run_dir / "containerd"}"
   [plugins."io.containerd.cri.v1.images".registry]
     config_path = "{d / "certs.d"}"
   [plugins."io.containerd.cri.v1.images".pinned_images]
-    sandbox = "{self._sandbox_image()}"
+    sandbox = "{self.sandbox_image()}"
 
 [plugins."io.containerd.cri.v1.runtime"]
   # Without it runc fails: "failed to update /proc/self/oom_score_adj: Permission denied".

@@ -214,3 +214,29 @@ def mount(secret: k8s.V1Secret, directory: Path) -> Path:
     for key, value in (secret.data or {}).items():
         (directory / key).write_bytes(base64.b64decode(value))
     return directory / contract.CONFIG_KEY
+
+
+def admission_loop(
+    api: k8s.ApiClient, namespace: str, import_name: str, seconds: float
+) -> tuple[list[float], list[str]]:
+    """Pods that ask for import_name created (dry run: admitted and mutated, never stored) for seconds, one
+    every 50 ms: each creation's duration, and the failures (an error, or a pod without its mount)."""
+    core = k8s.CoreV1Api(api)
+    pod = {
+        "metadata": {"name": "p", "annotations": {contract.IMPORT_NAME_KEY: import_name}},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}], **NEVER_SCHEDULED},
+    }
+    latencies: list[float] = []
+    failures: list[str] = []
+    stop = time.monotonic() + seconds
+    while time.monotonic() < stop:
+        started = time.monotonic()
+        try:
+            created = core.create_namespaced_pod(namespace, pod, dry_run="All")
+            if not any(v.name == names.volume_name(import_name) for v in created.spec.volumes or []):
+                failures.append(f"a pod was admitted without the volume of {import_name}")
+        except ApiException as err:
+            failures.append(f"{err.status}: {str(err.body)[:200]}")
+        latencies.append(time.monotonic() - started)
+        time.sleep(0.05)
+    return latencies, failures
