@@ -3,8 +3,6 @@ pod start latency, and pod creation while a remote cluster hangs. The hooks run 
 them: two replicas behind their Service, called by the API server and by the Metacontroller test double.
 """
 
-import os
-import signal
 import statistics
 import threading
 import time
@@ -16,6 +14,7 @@ from kubernetes import watch
 from hooks import contract
 from tests.testbed.bed import Bed
 from tests.testbed.metacontroller import CompositeControllerDriver
+from tests.testbed.remote_outage import busy_refusals, p99, syncing_imports
 from tests.testbed.scenario import admission_loop, enable_namespace, pod_lister, service_account_import
 
 from .rows import QUICK, Row
@@ -29,11 +28,6 @@ OUTAGE_SECONDS = 10 if QUICK else 30
 #: With cluster2 hanging, pods are created from this long after the imports start syncing (the hooks'
 #: sync threads are all taken by then).
 OUTAGE_WARMUP_SECONDS = 10
-
-
-def p99(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, round(len(ordered) * 0.99) - 1)]
 
 
 @dataclass
@@ -63,20 +57,33 @@ class RunningTimes:
                 raise AssertionError(f"pod {self.namespace}/{name} was not Running within {timeout:g} s")
             time.sleep(0.01)
 
+    def _record(self, pod: k8s.V1Pod) -> None:
+        if pod.status and pod.status.phase == "Running" and pod.metadata.name not in self.seen:
+            self.seen[pod.metadata.name] = time.perf_counter()
+
     def _watch(self) -> None:
+        """A list, then a watch resumed from the last version seen (a list again only on errors)."""
         core = k8s.CoreV1Api(self.api)
+        version: str | None = None
         while not self._stop.is_set():
-            version = core.list_namespaced_pod(self.namespace).metadata.resource_version
-            self._ready.set()
-            stream = watch.Watch().stream(
-                core.list_namespaced_pod, self.namespace, resource_version=version, timeout_seconds=5
-            )
-            for event in stream:
-                pod = event["object"]
-                if pod.status and pod.status.phase == "Running" and pod.metadata.name not in self.seen:
-                    self.seen[pod.metadata.name] = time.perf_counter()
-                if self._stop.is_set():
-                    return
+            try:
+                if version is None:
+                    listed = core.list_namespaced_pod(self.namespace)
+                    for pod in listed.items:
+                        self._record(pod)
+                    version = listed.metadata.resource_version
+                    self._ready.set()
+                stream = watch.Watch()
+                for event in stream.stream(
+                    core.list_namespaced_pod, self.namespace, resource_version=version, timeout_seconds=5
+                ):
+                    self._record(event["object"])
+                    version = stream.resource_version or version
+                    if self._stop.is_set():
+                        return
+            except Exception:  # a 410 or a dropped connection: list again
+                version = None
+                self._stop.wait(0.2)
 
 
 def bench_pod_start(bed: Bed, rows: list[Row]) -> None:
@@ -137,17 +144,7 @@ def _outage_loop(bed: Bed, namespace: str, hang: bool) -> OutageRun:
     """OUTAGE_IMPORTS new imports of cluster2 sync (OUTAGE_WORKERS workers), and pods that ask for one are
     created for OUTAGE_SECONDS: with cluster2 up, once every import is current; with hang, cluster2's API
     server stopped all along, from OUTAGE_WARMUP_SECONDS after the syncs start."""
-    pod_lister(bed.api2, namespace)
-    enable_namespace(bed.api1, namespace)
-    for i in range(OUTAGE_IMPORTS):
-        service_account_import(bed.api1, namespace, f"i{i}", "cluster2", namespace, "pod-lister")
-    apiserver = bed.cluster2.processes["kube-apiserver"].popen
-    assert apiserver is not None
-    driver = bed.driver(workers=OUTAGE_WORKERS)
-    if hang:
-        os.kill(apiserver.pid, signal.SIGSTOP)
-    try:
-        driver.start()
+    with syncing_imports(bed, namespace, OUTAGE_IMPORTS, OUTAGE_WORKERS, hang) as driver:
         if hang:
             time.sleep(OUTAGE_WARMUP_SECONDS)
         else:
@@ -155,28 +152,24 @@ def _outage_loop(bed: Bed, namespace: str, hang: bool) -> OutageRun:
         syncs = driver.syncs
         latencies, failures = admission_loop(bed.api1, namespace, "i0", OUTAGE_SECONDS)
         syncs = driver.syncs - syncs
-    finally:
-        if hang:
-            os.kill(apiserver.pid, signal.SIGCONT)
-        driver.stop()
-    return OutageRun(latencies, failures, syncs, sum("answered 429" in e for e in driver.errors))
+    return OutageRun(latencies, failures, syncs, busy_refusals(driver))
 
 
 def bench_remote_outage(bed: Bed, rows: list[Row]) -> None:
     """Pod creation beside 200 imports of cluster2: all current with cluster2 up, and all retrying with
-    its API server hanging."""
+    its API server hanging. The target is on the 99th percentile: a starved webhook shows in the tail."""
     up = _outage_loop(bed, "bench-remote-up", hang=False)
     down = _outage_loop(bed, "bench-remote-hanging", hang=True)
     failures = up.failures + down.failures
-    ratio = statistics.median(down.latencies) / statistics.median(up.latencies)
+    ratio = p99(down.latencies) / p99(up.latencies)
     rows += [
-        Row("remote outage: median pod creation, cluster2 up (200 imports current)",
-            statistics.median(up.latencies) * 1000,
-            f"ms (p99 {p99(up.latencies) * 1000:.0f} ms, {len(up.latencies)} pods, {up.syncs} syncs meanwhile)"),
-        Row(f"remote outage: median pod creation, cluster2's API server hanging (200 imports retrying, "
-            f"{OUTAGE_WORKERS} driver workers)", statistics.median(down.latencies) * 1000,
-            f"ms (p99 {p99(down.latencies) * 1000:.0f} ms, max {max(down.latencies) * 1000:.0f} ms, "
-            f"{len(down.latencies)} pods, {down.syncs} syncs answered meanwhile, {down.busy} refused busy)"),
-        Row("remote outage: ratio hanging / up (median)", ratio, "", "<= 1.2", ratio <= 1.2),
+        Row("remote outage: p99 pod creation, cluster2 up (200 imports current)", p99(up.latencies) * 1000,
+            f"ms (median {statistics.median(up.latencies) * 1000:.0f} ms, {len(up.latencies)} pods, "
+            f"{up.syncs} syncs meanwhile)"),
+        Row(f"remote outage: p99 pod creation, cluster2's API server hanging (200 imports retrying, "
+            f"{OUTAGE_WORKERS} driver workers)", p99(down.latencies) * 1000,
+            f"ms (median {statistics.median(down.latencies) * 1000:.0f} ms, max {max(down.latencies) * 1000:.0f} "
+            f"ms, {len(down.latencies)} pods, {down.syncs} syncs answered meanwhile, {down.busy} refused busy)"),
+        Row("remote outage: p99 ratio hanging / up", ratio, "", "<= 1.2", ratio <= 1.2),
         Row("remote outage: failed pod creations", float(len(failures)), "", "0", not failures),
     ]  # fmt: skip

@@ -97,9 +97,10 @@ class Refusals:
 
 def busy_message(limit: int) -> str:
     return (
-        f"the hooks are busy: {limit} syncs are already in progress in this worker, waiting for remote API "
-        "servers that are slow to answer (see the imports' RemoteUnreachable status); Metacontroller retries "
-        "this sync. The webhook is never refused this way"
+        f"the hooks are busy: {limit} syncs are already in progress in this worker (MCSA_THREADS less the one "
+        "kept for the webhook); Metacontroller retries this sync. Most often a remote API server is slow to "
+        "answer (see the imports' RemoteUnreachable status); else Metacontroller runs more --workers than "
+        "the hooks have sync threads: raise MCSA_THREADS or the replicas"
     )
 
 
@@ -198,7 +199,7 @@ def create_app(settings: Settings | None = None, issuer: TokenIssuer | None = No
 
     def sync_endpoint() -> Response:
         if not sync_slots.acquire(blocking=False):
-            metrics.count_request("sync", "Busy", 0.0)
+            metrics.count_request("sync", "Busy", None)
             count = refusals.refused()
             log.log(
                 logging.WARNING if count else logging.DEBUG,

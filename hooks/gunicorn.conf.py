@@ -110,6 +110,12 @@ control_socket_disable = True
 worker_tmp_dir = os.environ.get("MCSA_WORKER_TMP_DIR", tempfile.gettempdir())
 
 
+def post_fork(server, worker):  # type: ignore[no-untyped-def]
+    """The app (loaded after the fork) keeps one thread for the webhook out of the worker's threads: tell it
+    how many the worker really has, also when --threads or GUNICORN_CMD_ARGS overrode MCSA_THREADS."""
+    os.environ["MCSA_THREADS"] = str(worker.cfg.threads)
+
+
 def child_exit(server, worker):  # type: ignore[no-untyped-def]
     from prometheus_client import multiprocess
 

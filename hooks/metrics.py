@@ -40,13 +40,15 @@ TOKEN_EXPIRATION = Gauge(
 _REQUEST_SERIES: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
 
 
-def count_request(endpoint: str, outcome: str, seconds: float) -> None:
-    """Counts a hook request by endpoint and outcome, and its latency by endpoint."""
+def count_request(endpoint: str, outcome: str, seconds: float | None) -> None:
+    """Counts a hook request by endpoint and outcome, and its latency by endpoint (None: a request refused
+    before any work, which would only drag the latency's quantiles down)."""
     series = _REQUEST_SERIES.get((endpoint, outcome))
     if series is None:
         series = _REQUEST_SERIES[endpoint, outcome] = (REQUESTS.labels(endpoint, outcome), LATENCY.labels(endpoint))
     series[0].inc()
-    series[1].observe(seconds)
+    if seconds is not None:
+        series[1].observe(seconds)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -476,7 +476,8 @@ class CompositeControllerDriver:
                     )
                 stream = watch.Watch()
                 for event in stream.stream(list_call, resource_version=version, timeout_seconds=2, **kwargs):
-                    on_event(event["object"])
+                    if event["type"] not in ("ADDED", "MODIFIED", "DELETED"):
+                        continue  # a BOOKMARK (never asked for) carries no object to act on
                     version = stream.resource_version or version
                     if self._stopping.is_set():
                         return

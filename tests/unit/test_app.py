@@ -191,7 +191,7 @@ def test_routine_requests_log_at_debug_and_events_above(
     assert _levels(client, caplog, "/sync", sync_request()) == ["WARNING"]
 
 
-def test_syncs_never_take_the_last_thread_from_the_webhook() -> None:
+def test_syncs_hold_at_most_all_threads_but_one() -> None:
     """A sync that waits for a hanging remote cluster holds a thread; with MCSA_THREADS=3 two may wait,
     a third is refused at once (429, Retry-After), and the webhook still answers."""
     release = threading.Event()
@@ -229,3 +229,22 @@ def test_refusals_log_a_warning_at_most_once_per_interval() -> None:
     assert [refusals.refused() for _ in range(3)] == [0, 0, 0]
     now[0] += 10
     assert refusals.refused() == 4  # the three held back, and this one
+
+
+def test_a_failed_sync_gives_its_thread_back() -> None:
+    """With one sync slot (MCSA_THREADS=2), syncs that end in a 400, a 413 or a 500 each free it."""
+
+    class FailsOnce(FakeIssuer):
+        failed = False
+
+        def request_token(self, credential: Credential, spec: TokenSpec) -> IssuedToken:
+            if not self.failed:
+                self.failed = True
+                raise RuntimeError("boom")
+            return super().request_token(credential, spec)
+
+    client = create_app(dataclasses.replace(settings(), threads=2), FailsOnce()).test_client()
+    assert client.post("/sync", data="{", content_type="application/json").status_code == 400
+    assert client.post("/sync", data="x" * (9 * 1024 * 1024), content_type="application/json").status_code == 413
+    assert client.post("/sync", json=sync_request()).status_code == 500
+    assert client.post("/sync", json=sync_request()).status_code == 200

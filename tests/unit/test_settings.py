@@ -7,7 +7,7 @@ def test_defaults_and_environment() -> None:
     assert Settings.from_env({}) == Settings()
     settings = Settings.from_env({"MCSA_REMOTE_TIMEOUT_SECONDS": "2.5", "MCSA_CREDENTIALS_NAMESPACE": "other"})
     assert (settings.remote_timeout_seconds, settings.credentials_namespace) == (2.5, "other")
-    assert Settings.from_env({"MCSA_THREADS": "8"}).threads == 8
+    assert Settings.from_env({"MCSA_THREADS": "3"}).threads == 3
 
 
 @pytest.mark.parametrize(
