@@ -478,6 +478,7 @@ class CompositeControllerDriver:
                 for event in stream.stream(list_call, resource_version=version, timeout_seconds=2, **kwargs):
                     if event["type"] not in ("ADDED", "MODIFIED", "DELETED"):
                         continue  # a BOOKMARK (never asked for) carries no object to act on
+                    on_event(event["object"])
                     version = stream.resource_version or version
                     if self._stopping.is_set():
                         return
