@@ -22,6 +22,7 @@ import urllib3
 
 from .kubeconfig import current_cluster_and_user
 from .model import Credential, RemoteError, TokenSpec
+from .quiet import QuietServers
 from .settings import Settings
 from .token import IssuedToken, issued, parse_time
 from .wire import Obj
@@ -124,6 +125,8 @@ class KubernetesTokenIssuer:
     def __init__(self, settings: Settings) -> None:
         self._timeout = settings.remote_timeout_seconds
         self._clock = settings.clock
+        # After a timeout, a server is not dialled again for the shortest retry delay (see quiet.py).
+        self._quiet = QuietServers(hold=settings.retry_min_seconds, probe=settings.remote_timeout_seconds)
 
     def _call(self, credential: Credential, method: str, path: str, verb: str, where: str, body: Obj | None) -> Obj:
         """One request to the remote API server; its failures as RemoteErrors: cannot <verb> <where>: ..."""
@@ -150,6 +153,13 @@ class KubernetesTokenIssuer:
             manager = pool_manager(server, ssl_context(credential), server_name, self._timeout)
         except ValueError as err:  # our own messages only
             raise unusable(str(err)) from None
+        unreachable = (
+            f"cannot {verb} {where}: {credential.endpoint.server} is unreachable ({{}}); "
+            "check that the cluster is up and that the credential's server URL and CA are right"
+        )
+        if (failure := self._quiet.failure(server)) is not None:
+            manager.clear()
+            raise RemoteError("RemoteUnreachable", unreachable.format(failure))
         deadline = time.monotonic() + self._timeout
         try:
             response = manager.urlopen(
@@ -167,15 +177,14 @@ class KubernetesTokenIssuer:
                 raise
             response.release_conn()
         except (urllib3.exceptions.HTTPError, OSError) as err:
-            raise RemoteError(
-                "RemoteUnreachable",
-                f"cannot {verb} {where}: {credential.endpoint.server} is unreachable ({type(err).__name__}); "
-                "check that the cluster is up and that the credential's server URL and CA are right",
-            ) from None
+            if _timed_out(err):
+                self._quiet.timed_out(server, type(err).__name__)
+            raise RemoteError("RemoteUnreachable", unreachable.format(type(err).__name__)) from None
         except ValueError:  # e.g. a tls-server-name that is no host name; the text could quote the token
             raise unusable("its server URL or tls-server-name cannot be used for a request") from None
         finally:
             manager.clear()
+        self._quiet.answered(server)
         if len(data) > MAX_RESPONSE_BYTES:
             raise RemoteError("RemoteError", f"cannot {verb} {where}: the response is larger than 1 MiB")
         parsed = _json_object(data)
@@ -213,6 +222,13 @@ class KubernetesTokenIssuer:
         if not isinstance(annotations, dict):
             return {}
         return {str(k): str(v) for k, v in annotations.items()}
+
+
+def _timed_out(err: BaseException) -> bool:
+    """Whether a failed call waited out the timeout (a server that hangs), not a quick refusal."""
+    if isinstance(err, urllib3.exceptions.MaxRetryError) and err.reason is not None:
+        err = err.reason
+    return isinstance(err, urllib3.exceptions.TimeoutError | TimeoutError)
 
 
 def _read(response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:

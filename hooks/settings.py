@@ -24,7 +24,8 @@ class Settings:
     renew_fraction: float = 0.8
     #: Total timeout of each call to a remote cluster (connect and read), inside the sync hook's 8 s.
     remote_timeout_seconds: float = 4.0
-    #: Bounds of the retry delay after a failure; the delay doubles while the failure lasts.
+    #: Bounds of the retry delay after a failure; the delay doubles while the failure lasts. After a
+    #: timeout, the remote server is not dialled again for the minimum (quiet.py).
     retry_min_seconds: float = 5.0
     retry_max_seconds: float = 300.0
     #: gunicorn threads per worker process (MCSA_THREADS). The sync hook may hold all but one of them

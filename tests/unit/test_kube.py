@@ -332,3 +332,22 @@ def test_an_unusable_credential_is_invalid_whatever_is_wrong(
 def test_a_server_url_with_a_password_is_refused() -> None:
     with pytest.raises(KubeconfigError, match="holds a user name or password"):
         credential("https://admin:hunter2@127.0.0.1:6443")
+
+
+def test_a_server_that_timed_out_is_not_dialled_again_until_its_quiet_ends(remote: tuple[str, Remote]) -> None:
+    url, state = remote
+    state.drip_seconds = 0.05
+    fast = KubernetesTokenIssuer(Settings(clock=lambda: NOW, remote_timeout_seconds=0.5, retry_min_seconds=1))
+    with pytest.raises(RemoteError) as first:
+        fast.request_token(credential(url), SPEC)
+    dialled = len(state.requests)
+    started = time.monotonic()
+    with pytest.raises(RemoteError) as again:
+        fast.request_token(credential(url), SPEC)
+    assert time.monotonic() - started < 0.2, "a quiet server must fail at once"
+    assert len(state.requests) == dialled, "a quiet server must not be dialled"
+    assert (again.value.reason, again.value.message) == (first.value.reason, first.value.message)
+    time.sleep(1)
+    state.drip_seconds = 0  # the server answers again: the probe after the quiet gets a token
+    assert fast.request_token(credential(url), SPEC).token
+    assert len(state.requests) == dialled + 1
