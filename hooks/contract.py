@@ -54,6 +54,12 @@ IMPORTING_CLUSTER_ANNOTATION: Final = f"{GROUP}/importing-cluster"
 MAX_EXPIRATION_ANNOTATION: Final = f"{GROUP}/max-expiration-seconds"
 #: Audiences an import may ask for (comma-separated; absent: any).
 ALLOWED_AUDIENCES_ANNOTATION: Final = f"{GROUP}/allowed-audiences"
+#: System namespaces of the remote cluster (kube-system, kube-public, kube-node-lease) that imports may
+#: reach (comma-separated; absent: none of them).
+ALLOWED_REMOTE_NAMESPACES_ANNOTATION: Final = f"{GROUP}/allowed-remote-namespaces"
+#: On a cluster credential Secret whose importer token expires: the lifetime kubemcsa asked for, in seconds
+#: (`kubemcsa rotate` asks for the same).
+CREDENTIAL_EXPIRATION_ANNOTATION: Final = f"{GROUP}/credential-expiration-seconds"
 #: On a remote service account: who may import it, e.g. "cluster1/default,cluster1/team-a" ("cluster1"
 #: or "cluster1/*": any namespace of cluster1).
 IMPORTABLE_BY_ANNOTATION: Final = f"{GROUP}/importable-by"

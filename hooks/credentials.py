@@ -1,12 +1,43 @@
 """The cluster credential of an import, and what its policy allows: pure, on the objects of a sync request."""
 
+import base64
+import binascii
 from dataclasses import replace
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
-from . import contract, policy
-from .kubeconfig import KubeconfigError, credential_kubeconfig, decode_data
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from . import addresses, contract, policy
+from .kubeconfig import KubeconfigError, credential_kubeconfig, current_cluster_and_user, decode_data
 from .model import Credential, ImportFailure, RemoteError, TokenIssuer, TokenSpec
 from .settings import Settings
+from .token import format_time, jwt_claims, jwt_expires_at, jwt_issued_at
 from .wire import Obj, mapping
+
+#: How Kubernetes names a service account as a user: system:serviceaccount:<namespace>:<name>.
+SERVICE_ACCOUNT_USER_PREFIX = "system:serviceaccount:"
+
+
+def identity(user: Obj) -> str | None:
+    """The user name a credential's user authenticates as, as far as it shows: its token's `sub` claim
+    (service-account tokens, legacy or not, carry it), else its client certificate's common name."""
+    token = user.get("token")
+    if isinstance(token, str) and token:
+        subject = (jwt_claims(token) or {}).get("sub")
+        return subject if isinstance(subject, str) and subject else None
+    try:
+        pem = base64.b64decode(str(user.get("client-certificate-data") or ""), validate=True)
+        names = x509.load_pem_x509_certificate(pem).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except (binascii.Error, ValueError):
+        return None
+    value = names[0].value if names else None
+    return value if isinstance(value, str) and value else None
+
+
+def service_account_user(namespace: str, name: str) -> str:
+    return f"{SERVICE_ACCOUNT_USER_PREFIX}{namespace}:{name}"
 
 
 def find_credential(secrets: Obj, cluster: str, settings: Settings) -> Credential:
@@ -36,8 +67,21 @@ def find_credential(secrets: Obj, cluster: str, settings: Settings) -> Credentia
         if raw is None:
             raise KubeconfigError(f"it has no data.{contract.CREDENTIAL_CONFIG_KEY}")
         config, cluster_endpoint = credential_kubeconfig(raw.decode("utf-8", errors="replace"))
+        host = urlsplit(cluster_endpoint.server).hostname or ""
+        if what := addresses.blocked(host):
+            raise KubeconfigError(f"its server {host} is in {what}, not a Kubernetes API server")
         rules = policy.parse(mapping(mapping(secret.get("metadata")).get("annotations")))
-        return Credential(secret=key, config=config, endpoint=cluster_endpoint, policy=rules)
+        _, user = current_cluster_and_user(config)
+        token = user.get("token") if isinstance(user.get("token"), str) else ""
+        return Credential(
+            secret=key,
+            config=config,
+            endpoint=cluster_endpoint,
+            policy=rules,
+            identity=identity(user),
+            issued_at=jwt_issued_at(token) if token else None,
+            expires_at=jwt_expires_at(token) if token else None,
+        )
     except (KubeconfigError, policy.PolicyError) as err:
         raise ImportFailure(
             "InvalidClusterCredential",
@@ -50,6 +94,30 @@ def allowed(namespace: str, spec: TokenSpec, credential: Credential) -> tuple[To
     """spec as the credential's policy allows it (lifetime clamped), and a note saying what changed;
     or ImportFailure(NotAllowed), which revokes."""
     rules, where = credential.policy, f'the cluster credential Secret "{credential.secret}"'
+    remote = f'service account "{spec.name}" in namespace "{spec.namespace}" of cluster "{spec.cluster}"'
+    if spec.namespace == contract.CREDENTIALS_NAMESPACE or credential.identity == service_account_user(
+        spec.namespace, spec.name
+    ):
+        what = (
+            f"it is the importer identity of {where}"
+            if credential.identity == service_account_user(spec.namespace, spec.name)
+            else f'namespace "{contract.CREDENTIALS_NAMESPACE}" holds the importer identities of the clusters '
+            f'that import from cluster "{spec.cluster}"'
+        )
+        raise ImportFailure(
+            "NotAllowed",
+            f"{remote} is never importable: {what}, whose tokens could mint every token the importer may, "
+            "past this cluster's policy; import another service account",
+            revoke=True,
+        )
+    if not policy.remote_namespace_allowed(rules, spec.namespace):
+        raise ImportFailure(
+            "NotAllowed",
+            f'namespace "{spec.namespace}" of cluster "{spec.cluster}" is off limits: it holds the cluster\'s own '
+            f"system identities; an admin may open it (kubemcsa bootstrap --allow-remote-namespace "
+            f"{spec.namespace}, annotation {contract.ALLOWED_REMOTE_NAMESPACES_ANNOTATION} of {where})",
+            revoke=True,
+        )
     if not policy.namespace_allowed(rules, namespace):
         raise ImportFailure(
             "NotAllowed",
@@ -92,3 +160,45 @@ def check_consent(issuer: TokenIssuer, credential: Credential, spec: TokenSpec, 
             f"{contract.IMPORTABLE_BY_ANNOTATION} naming {entry} (or {rules.importing_cluster}/*)",
             revoke=True,
         )
+
+
+#: A credential that expires is "near" its expiry for the last quarter of its lifetime, at most 30 days.
+CREDENTIAL_WARNING_FRACTION = 0.25
+CREDENTIAL_WARNING_MAX = timedelta(days=30)
+
+
+def credential_warning_at(credential: Credential) -> datetime | None:
+    """When the credential starts to be near its expiry (None: it does not expire)."""
+    if credential.expires_at is None:
+        return None
+    window = CREDENTIAL_WARNING_MAX
+    if credential.issued_at is not None and credential.issued_at < credential.expires_at:
+        window = min(window, (credential.expires_at - credential.issued_at) * CREDENTIAL_WARNING_FRACTION)
+    return credential.expires_at - window
+
+
+def credential_expiry(credential: Credential, cluster: str, now: datetime) -> tuple[bool, str, str]:
+    """The CredentialExpiringSoon condition of an import of cluster: (status, reason, message)."""
+    secret = f'the cluster credential Secret "{credential.secret}" for cluster "{cluster}"'
+    warning_at = credential_warning_at(credential)
+    if credential.expires_at is None or warning_at is None:
+        return False, "CredentialDoesNotExpire", f"{secret} has no expiry that the hooks can read"
+    until = format_time(credential.expires_at)
+    rotate = f"renew it with `kubemcsa rotate {credential.policy.importing_cluster or '<this cluster>'} {cluster}`"
+    if now >= credential.expires_at:
+        return True, "CredentialExpired", f"{secret} expired at {until}; {rotate}"
+    if now >= warning_at:
+        left = _duration(credential.expires_at - now)
+        return True, "CredentialExpiring", f"{secret} expires at {until} (in {left}); {rotate}"
+    return False, "CredentialCurrent", f"{secret} expires at {until}"
+
+
+def _duration(delta: timedelta) -> str:
+    """A duration as kubectl prints ages: 3d4h, 5h12m, 7m30s."""
+    seconds = max(0, int(delta.total_seconds()))
+    days, hours, minutes = seconds // 86400, seconds // 3600 % 24, seconds // 60 % 60
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes}m"
+    return f"{minutes}m{seconds % 60}s"

@@ -10,6 +10,7 @@ import binascii
 import json
 import os
 import re
+import socket
 import ssl
 import tempfile
 import time
@@ -20,6 +21,7 @@ from urllib.parse import quote, urlsplit
 
 import urllib3
 
+from . import addresses
 from .kubeconfig import current_cluster_and_user
 from .model import Credential, RemoteError, TokenSpec
 from .quiet import QuietServers
@@ -79,11 +81,36 @@ def ssl_context(credential: Credential) -> ssl.SSLContext:
     return context
 
 
+def _proxy(server: str) -> str | None:
+    """The proxy of HTTPS_PROXY for server, unless NO_PROXY names its host, as client-go does (a credential
+    cannot name a proxy: proxy-url is refused)."""
+    proxy = urllib.request.getproxies().get("https")
+    if proxy and not urllib.request.proxy_bypass(urlsplit(server).hostname or ""):
+        return str(proxy)
+    return None
+
+
+def blocked_resolution(server: str) -> str | None:
+    """Why server may not be dialled, if its host name resolves to an address a credential may not name
+    (a metadata server, the link-local range); None if it may, or if it does not resolve (the call then
+    fails as unreachable). Through a proxy, the proxy resolves: nothing to check here."""
+    host = urlsplit(server).hostname or ""
+    if _proxy(server) is not None or addresses.blocked(host):
+        return None  # literal addresses were checked with the credential
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return None
+    for *_, sockaddr in found:
+        if what := addresses.blocked(str(sockaddr[0])):
+            return f"its server {host} resolves to {sockaddr[0]}, in {what}, not a Kubernetes API server"
+    return None
+
+
 def pool_manager(
     server: str, context: ssl.SSLContext, tls_server_name: str | None, timeout: float
 ) -> urllib3.PoolManager:
-    """Connections to server: through the proxy of HTTPS_PROXY unless NO_PROXY names the host, as
-    client-go does (a credential cannot name a proxy: proxy-url is refused)."""
+    """Connections to server, through the proxy of HTTPS_PROXY if any (see _proxy)."""
     options: dict[str, Any] = {
         "num_pools": 1,
         "ssl_context": context,
@@ -91,8 +118,8 @@ def pool_manager(
         "timeout": urllib3.Timeout(connect=timeout, read=timeout),
         "retries": False,
     }
-    proxy = urllib.request.getproxies().get("https")
-    if proxy and not urllib.request.proxy_bypass(urlsplit(server).hostname or ""):
+    proxy = _proxy(server)
+    if proxy is not None:
         return urllib3.ProxyManager(proxy, **options)
     return urllib3.PoolManager(**options)
 
@@ -160,6 +187,9 @@ class KubernetesTokenIssuer:
         if (failure := self._quiet.failure(server)) is not None:
             manager.clear()
             raise RemoteError("RemoteUnreachable", unreachable.format(failure))
+        if (why := blocked_resolution(server)) is not None:
+            manager.clear()
+            raise unusable(why)
         deadline = time.monotonic() + self._timeout
         try:
             response = manager.urlopen(

@@ -36,6 +36,15 @@ TOKEN_EXPIRATION = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+CREDENTIAL_EXPIRATION = Gauge(
+    "credential_expiration_timestamp_seconds",
+    "When the importer token in each cluster credential expires (Unix time), as of the last sync of an "
+    "import of that cluster; absent for credentials that do not expire.",
+    ["cluster"],
+    namespace=NAMESPACE,
+    multiprocess_mode="mostrecent",
+)
+
 #: The labelled series of each (endpoint, outcome), looked up once per worker rather than per request.
 _REQUEST_SERIES: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
 

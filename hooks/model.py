@@ -1,6 +1,7 @@
 """The sync hook's vocabulary: what to ask a remote cluster for, with which credential, and how it fails."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from .kubeconfig import ClusterEndpoint
@@ -28,6 +29,13 @@ class Credential:
     config: Obj
     endpoint: ClusterEndpoint
     policy: Policy = field(default_factory=Policy)
+    #: The user name the credential authenticates as, as far as it shows (its token's `sub` claim, or its
+    #: client certificate's common name); None when it does not show.
+    identity: str | None = None
+    #: When the credential's token was issued and expires (its `iat` and `exp` claims); None: it does not
+    #: expire (a legacy service-account token, or a client certificate, whose expiry is not read here).
+    issued_at: datetime | None = None
+    expires_at: datetime | None = None
 
 
 class RemoteError(Exception):

@@ -16,7 +16,12 @@ ANNOTATIONS = (
     contract.IMPORTING_CLUSTER_ANNOTATION,
     contract.MAX_EXPIRATION_ANNOTATION,
     contract.ALLOWED_AUDIENCES_ANNOTATION,
+    contract.ALLOWED_REMOTE_NAMESPACES_ANNOTATION,
 )
+
+#: Namespaces of a remote cluster that imports may not reach unless the policy opens them: they hold the
+#: cluster's own identities (kube-system: its controllers' service accounts, cluster-admin in all but name).
+SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 
 
 class PolicyError(ValueError):
@@ -30,6 +35,7 @@ class Policy:
     importing_cluster: str | None = None
     max_expiration_seconds: int | None = None
     allowed_audiences: frozenset[str] | None = None  # None: any audience
+    allowed_remote_namespaces: frozenset[str] = frozenset()  # system namespaces of the remote cluster opened
 
     def annotations(self) -> dict[str, str]:
         """This policy as credential Secret annotations (the inverse of parse)."""
@@ -44,6 +50,8 @@ class Policy:
             out[contract.MAX_EXPIRATION_ANNOTATION] = str(self.max_expiration_seconds)
         if self.allowed_audiences is not None:
             out[contract.ALLOWED_AUDIENCES_ANNOTATION] = ",".join(sorted(self.allowed_audiences))
+        if self.allowed_remote_namespaces:
+            out[contract.ALLOWED_REMOTE_NAMESPACES_ANNOTATION] = ",".join(sorted(self.allowed_remote_namespaces))
         return out
 
     def describe(self) -> str:
@@ -57,6 +65,7 @@ class Policy:
             + (f"{self.max_expiration_seconds}s" if self.max_expiration_seconds is not None else "the remote server's"),
             "audiences: "
             + (", ".join(sorted(self.allowed_audiences)) if self.allowed_audiences is not None else "any"),
+            "remote system namespaces: " + (", ".join(sorted(self.allowed_remote_namespaces)) or "none") + " opened",
         ]
         return "; ".join(parts)
 
@@ -92,6 +101,12 @@ def parse(annotations: Obj) -> Policy:
     if max_expiration is not None and max_expiration < 600:
         raise PolicyError(f"annotation {contract.MAX_EXPIRATION_ANNOTATION} must be at least 600")
     audiences = text(contract.ALLOWED_AUDIENCES_ANNOTATION)
+    remote = _set(text(contract.ALLOWED_REMOTE_NAMESPACES_ANNOTATION) or "")
+    if unknown := sorted(remote - SYSTEM_NAMESPACES):
+        raise PolicyError(
+            f"annotation {contract.ALLOWED_REMOTE_NAMESPACES_ANNOTATION} may only name "
+            f"{', '.join(sorted(SYSTEM_NAMESPACES))} (other namespaces need no opening), not {', '.join(unknown)}"
+        )
     allowed = _set(namespaces) if namespaces is not None else None
     if allowed is not None and "*" in allowed:
         allowed = None
@@ -101,11 +116,16 @@ def parse(annotations: Obj) -> Policy:
         importing_cluster=cluster or None,
         max_expiration_seconds=max_expiration,
         allowed_audiences=_set(audiences) if audiences is not None else None,
+        allowed_remote_namespaces=remote,
     )
 
 
 def namespace_allowed(policy: Policy, namespace: str) -> bool:
     return policy.allowed_namespaces is None or namespace in policy.allowed_namespaces
+
+
+def remote_namespace_allowed(policy: Policy, namespace: str) -> bool:
+    return namespace not in SYSTEM_NAMESPACES or namespace in policy.allowed_remote_namespaces
 
 
 def refused_audiences(policy: Policy, audiences: tuple[str, ...]) -> list[str]:

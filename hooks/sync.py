@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Literal
 
 from . import contract, names
-from .credentials import allowed, check_consent, find_credential
+from .credentials import allowed, check_consent, credential_expiry, find_credential
 from .kubeconfig import decode_data, imported_secret_data
 from .model import Credential, ImportFailure, RemoteError, TokenIssuer, TokenSpec
 from .settings import Settings
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 SECRET_CHILD_KEY = "Secret.v1"
 #: Condition type: True while the token is past its renewal time and renewal keeps failing.
 EXPIRING = "TokenExpiringSoon"
+#: Condition type: True when the cluster credential's own token is near its expiry, or past it.
+CREDENTIAL_EXPIRING = "CredentialExpiringSoon"
 MIN_EXPIRATION_SECONDS = 600
 
 
@@ -180,7 +182,9 @@ def _condition(parent: Parent, value: bool, reason: str, message: str, now: date
     return condition
 
 
-def _status(conditions: list[Condition], child: Obj | None, token: IssuedToken | None) -> Obj:
+def _status(
+    conditions: list[Condition], child: Obj | None, token: IssuedToken | None, credential: Credential | None
+) -> Obj:
     status: Obj = {"conditions": conditions}
     if child is not None:
         name = child["metadata"]["name"]
@@ -188,7 +192,18 @@ def _status(conditions: list[Condition], child: Obj | None, token: IssuedToken |
         status["secrets"] = [{"name": name}]
     if token is not None:
         status["tokenExpirationTimestamp"] = format_time(token.expires_at)
+    if credential is not None and credential.expires_at is not None:
+        status["credentialExpirationTimestamp"] = format_time(credential.expires_at)
     return status
+
+
+def _credential_condition(parent: Parent, credential: Credential | None, now: datetime) -> list[Condition]:
+    """The CredentialExpiringSoon condition, once the import's cluster credential is known."""
+    cluster = parent.spec.get("clusterName")
+    if credential is None or not isinstance(cluster, str):
+        return []
+    value, reason, message = credential_expiry(credential, cluster, now)
+    return [_condition(parent, value, reason, message, now, CREDENTIAL_EXPIRING)]
 
 
 def _retry_after(condition: Condition, now: datetime, settings: Settings) -> float:
@@ -211,6 +226,7 @@ def sync(request: Obj, issuer: TokenIssuer, settings: Settings) -> tuple[SyncRes
     related_secrets = optional_mapping(related.get(SECRET_CHILD_KEY), f"related[{SECRET_CHILD_KEY!r}]")
 
     note = ""
+    credential: Credential | None = None
     try:
         spec = _token_spec(parent)
         credential = find_credential(related_secrets, spec.cluster, settings)
@@ -227,7 +243,7 @@ def sync(request: Obj, issuer: TokenIssuer, settings: Settings) -> tuple[SyncRes
                 raise ImportFailure(err.reason, err.message) from None
             outcome = "TokenIssued"
     except ImportFailure as failure:
-        return _failed(parent, failure, observed, current, now, settings), failure.reason
+        return _failed(parent, failure, observed, current, credential, now, settings), failure.reason
 
     desired = _desired_secret(parent, spec, credential, token)
     renew_at = token.renew_at(settings.renew_fraction)
@@ -239,9 +255,10 @@ def sync(request: Obj, issuer: TokenIssuer, settings: Settings) -> tuple[SyncRes
     conditions = [
         _condition(parent, True, "TokenIssued", message + note, now),
         _condition(parent, False, "RenewalOnTrack", f"renews at {format_time(renew_at)}", now, EXPIRING),
+        *_credential_condition(parent, credential, now),
     ]
     response: SyncResponse = {
-        "status": _status(conditions, desired, token),
+        "status": _status(conditions, desired, token, credential),
         "children": [desired],
         "resyncAfterSeconds": max(1.0, round((renew_at - now).total_seconds(), 3)),
     }
@@ -253,6 +270,7 @@ def _failed(
     failure: ImportFailure,
     observed: Obj | None,
     current: tuple[IssuedToken, str] | None,
+    credential: Credential | None,
     now: datetime,
     settings: Settings,
 ) -> SyncResponse:
@@ -274,7 +292,7 @@ def _failed(
     else:
         expiring = _condition(parent, False, "NoTokenAtRisk", "no token is past its renewal time", now, EXPIRING)
     return {
-        "status": _status([ready, expiring], kept, token),
+        "status": _status([ready, expiring, *_credential_condition(parent, credential, now)], kept, token, credential),
         "children": [kept] if kept is not None else [],
         "resyncAfterSeconds": _retry_after(ready, now, settings),
     }

@@ -25,23 +25,37 @@ class IssuedToken:
         return f"IssuedToken(issued_at={format_time(self.issued_at)}, expires_at={format_time(self.expires_at)})"
 
 
-def jwt_issued_at(token: str) -> datetime | None:
-    """The `iat` claim of a JWT, read without verifying it, or None if token is not such a JWT."""
+def jwt_claims(token: str) -> dict[str, object] | None:
+    """The claims of a JWT, read without verifying it, or None if token is not such a JWT."""
     parts = token.split(".")
     if len(parts) != 3:
         return None
     payload = parts[1] + "=" * (-len(parts[1]) % 4)
     try:
         claims = json.loads(base64.urlsafe_b64decode(payload))
-        iat = claims["iat"] if isinstance(claims, dict) else None
-    except (binascii.Error, ValueError, KeyError):
+    except (binascii.Error, ValueError, RecursionError):
         return None
-    if not isinstance(iat, int | float) or isinstance(iat, bool):
+    return claims if isinstance(claims, dict) else None
+
+
+def _claim_time(token: str, claim: str) -> datetime | None:
+    value = (jwt_claims(token) or {}).get(claim)
+    if not isinstance(value, int | float) or isinstance(value, bool):
         return None
     try:
-        return datetime.fromtimestamp(iat, UTC)
+        return datetime.fromtimestamp(value, UTC)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def jwt_issued_at(token: str) -> datetime | None:
+    """The `iat` claim of a JWT, read without verifying it, or None if token is not such a JWT."""
+    return _claim_time(token, "iat")
+
+
+def jwt_expires_at(token: str) -> datetime | None:
+    """The `exp` claim of a JWT (None: no such claim, as in a legacy service-account token)."""
+    return _claim_time(token, "exp")
 
 
 def issued(token: str, expires_at: datetime, requested_at: datetime) -> IssuedToken:

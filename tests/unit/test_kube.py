@@ -351,3 +351,25 @@ def test_a_server_that_timed_out_is_not_dialled_again_until_its_quiet_ends(remot
     state.drip_seconds = 0  # the server answers again: the probe after the quiet gets a token
     assert fast.request_token(credential(url), SPEC).token
     assert len(state.requests) == dialled + 1
+
+
+def test_a_server_name_that_resolves_to_a_metadata_address_is_never_dialled(
+    remote: tuple[str, Remote], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, state = remote
+    port = url.rsplit(":", 1)[1]
+    real = socket.getaddrinfo
+
+    def resolve(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host == "metadata.example":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", 0))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    with pytest.raises(RemoteError) as err:
+        issuer().request_token(credential(f"https://metadata.example:{port}"), SPEC)
+    assert err.value.reason == "InvalidClusterCredential"
+    assert "metadata.example resolves to 169.254.169.254, in the IPv4 link-local range" in err.value.message
+    assert state.requests == []
+    # A name that resolves elsewhere is dialled as before.
+    assert issuer().request_token(credential(url), SPEC).token == TOKEN
