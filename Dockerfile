@@ -1,4 +1,6 @@
-# The hooks service: gunicorn serving hooks:create_app() over TLS on :8443.
+# The hooks service: gunicorn serving hooks:create_app() over TLS on :8443 (MCSA_BIND), and with
+# MCSA_WEBHOOK_BIND=0.0.0.0:9443 (as manifests/base/hooks.yaml sets it) the webhook on :9443 and the hooks on
+# :8443 only. Without it, :8443 serves every path.
 # Mount the serving certificate at /etc/multicluster-service-account/tls (tls.crt, tls.key).
 FROM python:3.11-slim-bookworm AS build
 COPY requirements.txt /tmp/requirements.txt
@@ -18,5 +20,5 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MCSA_TLS_KEY_FILE=/etc/multicluster-service-account/tls/tls.key
 # Non-root; the root filesystem may be read-only (mount an emptyDir at /tmp for gunicorn and metrics).
 USER 65532:65532
-EXPOSE 8443
+EXPOSE 8443 9443
 ENTRYPOINT ["gunicorn", "-c", "hooks/gunicorn.conf.py", "hooks:create_app()"]

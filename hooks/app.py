@@ -104,6 +104,27 @@ def busy_message(limit: int) -> str:
     )
 
 
+#: With MCSA_WEBHOOK_BIND set, the endpoints of each port; /healthz, /readyz and /metrics answer on both.
+WEBHOOK_ENDPOINTS: Final = frozenset({"mutate"})
+HOOK_ENDPOINTS: Final = frozenset({"customize", "sync"})
+
+
+def wrong_port_message(path: str, port: str, settings: Settings) -> str:
+    """Why path is not served on port (the one the request arrived on), and which port serves it."""
+    if port == str(settings.webhook_port):
+        hooks_port = f"port {settings.hooks_port}" if settings.hooks_port else "the other port"
+        return (
+            f"{path} is not served on the webhook port {port} (MCSA_WEBHOOK_BIND), which serves the API server's "
+            f"/mutate: Metacontroller calls /customize and /sync on {hooks_port} (MCSA_BIND, the Service's port "
+            "named hooks)"
+        )
+    return (
+        f"{path} is not served on the hooks port {port} (MCSA_BIND), which serves Metacontroller's /customize and "
+        f"/sync: the API server calls /mutate on port {settings.webhook_port} (MCSA_WEBHOOK_BIND, the Service's "
+        "port named webhook)"
+    )
+
+
 def _body() -> Obj:
     if not request.is_json:
         raise BadRequest(f"Content-Type must be application/json, got {request.content_type or 'none'!r}")
@@ -137,6 +158,8 @@ def create_app(settings: Settings | None = None, issuer: TokenIssuer | None = No
     sync_limit = settings.threads - 1
     sync_slots = threading.BoundedSemaphore(sync_limit)
     refusals = Refusals(BUSY_LOG_INTERVAL_SECONDS)
+    # Paths asked on the wrong port (MCSA_WEBHOOK_BIND set): logged as rarely as the busy syncs.
+    wrong_port = Refusals(BUSY_LOG_INTERVAL_SECONDS)
 
     def hook(endpoint: str, handle: Callable[[Obj], tuple[Any, str, str, str, dict[str, Any]]]) -> Response:
         started = time.perf_counter()
@@ -183,6 +206,9 @@ def create_app(settings: Settings | None = None, issuer: TokenIssuer | None = No
         cluster = mapping(mapping(body["parent"]).get("spec")).get("clusterName")
         if expires is not None and isinstance(cluster, str):
             metrics.TOKEN_EXPIRATION.labels(namespace, name, cluster).set(expires.timestamp())
+        credential_expires = parse_time(response["status"].get("credentialExpirationTimestamp"))
+        if credential_expires is not None and isinstance(cluster, str):
+            metrics.CREDENTIAL_EXPIRATION.labels(cluster).set(credential_expires.timestamp())
         extra = {"kind": "ServiceAccountImport", "resync_after_seconds": response["resyncAfterSeconds"]}
         return response, outcome, namespace, name, extra
 
@@ -216,6 +242,29 @@ def create_app(settings: Settings | None = None, issuer: TokenIssuer | None = No
 
     app.add_url_rule("/sync", "sync", sync_endpoint, methods=["POST"])
     app.add_url_rule("/mutate", "mutate", lambda: hook("mutate", handle_mutate), methods=["POST"])
+
+    if settings.webhook_port is not None:
+        webhook_port = str(settings.webhook_port)
+
+        @app.before_request
+        def only_this_ports_endpoints() -> Response | None:
+            """A path of the other port is refused (404) before any work, so that a caller admitted to the
+            webhook's port (by networkpolicy.yaml, anyone) cannot call /sync there. By the port the connection
+            arrived on: for a TCP listener, gunicorn's SERVER_PORT is the listening socket's, not the Host
+            header's (gunicorn/workers/gthread.py, gunicorn/http/wsgi.py)."""
+            endpoint, port = request.endpoint, str(request.environ.get("SERVER_PORT", ""))
+            refused = HOOK_ENDPOINTS if port == webhook_port else WEBHOOK_ENDPOINTS
+            if endpoint not in refused:
+                return None
+            metrics.count_request(endpoint, "WrongPort", None)
+            count = wrong_port.refused()
+            # The port and the endpoint only: nothing from the request.
+            log.log(
+                logging.WARNING if count else logging.DEBUG,
+                "refused requests: wrong port",
+                extra={"endpoint": endpoint, "outcome": "WrongPort", "port": port, "refused": count or 1},
+            )
+            return _error(404, "NotFound", wrong_port_message(request.path, port, settings))
 
     @app.get("/healthz")
     @app.get("/readyz")

@@ -2,7 +2,13 @@
 
 Set by the environment: MCSA_TLS_CERT_FILE and MCSA_TLS_KEY_FILE (required: the API server and
 Metacontroller call the hooks over HTTPS only; MCSA_ALLOW_HTTP=true serves plain HTTP, for local
-experiments), MCSA_BIND (0.0.0.0:8443), MCSA_WORKERS (2), MCSA_THREADS (8), MCSA_LOG_LEVEL (INFO).
+experiments), MCSA_BIND (0.0.0.0:8443), MCSA_WEBHOOK_BIND (unset), MCSA_WORKERS (2), MCSA_THREADS (8),
+MCSA_LOG_LEVEL (INFO).
+
+With MCSA_WEBHOOK_BIND set (the manifests set 0.0.0.0:9443), gunicorn listens on both addresses and the app
+serves each path on its own port only: /mutate on MCSA_WEBHOOK_BIND's, for the API server; /customize and
+/sync on MCSA_BIND's, for Metacontroller (a NetworkPolicy can then admit only Metacontroller to that port).
+Unset or empty, MCSA_BIND serves every path (local experiments). The probes and /metrics answer on both.
 """
 
 import os
@@ -16,7 +22,11 @@ if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
 
 _log_level = os.environ.get("MCSA_LOG_LEVEL", "INFO").upper()
 
-bind = os.environ.get("MCSA_BIND", "0.0.0.0:8443")
+#: Each address to listen on, by the variable that sets it (named when the address is taken).
+_binds = {"MCSA_BIND": os.environ.get("MCSA_BIND", "0.0.0.0:8443")}
+if _webhook_bind := os.environ.get("MCSA_WEBHOOK_BIND", "").strip():
+    _binds["MCSA_WEBHOOK_BIND"] = _webhook_bind
+bind = list(_binds.values())
 workers = int(os.environ.get("MCSA_WORKERS", "2"))
 worker_class = "gthread"
 # A listening socket per worker (SO_REUSEPORT): the kernel spreads connections across the workers.
@@ -85,24 +95,25 @@ def ssl_context(conf, default_ssl_context_factory):  # type: ignore[no-untyped-d
 
 def on_starting(server):  # type: ignore[no-untyped-def]
     """With reuse_port, the workers bind and the master does not: a port already in use would fail each
-    worker in turn while the master stays up. Check the address once here and stop with one line."""
+    worker in turn while the master stays up. Check each address once here and stop with one line."""
     import socket
 
-    if bind.startswith(("unix:", "fd://")):
-        return
-    host, _, port = bind.rpartition(":")
-    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 (the default bind is all addresses)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, int(port)))
-        except (OSError, ValueError) as err:
-            reason = err.strerror if isinstance(err, OSError) else str(err)
-            raise SystemExit(
-                f"multicluster-service-account hooks: cannot listen on {bind} ({reason}); "
-                "stop what uses it, or set MCSA_BIND to another address"
-            ) from None
+    for variable, address in _binds.items():
+        if address.startswith(("unix:", "fd://")):
+            continue
+        host, _, port = address.rpartition(":")
+        host = host.strip("[]") or "0.0.0.0"  # noqa: S104 (the default bind is all addresses)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, int(port)))
+            except (OSError, ValueError) as err:
+                reason = err.strerror if isinstance(err, OSError) else str(err)
+                raise SystemExit(
+                    f"multicluster-service-account hooks: cannot listen on {address} ({reason}); "
+                    f"stop what uses it, or set {variable} to another address"
+                ) from None
 
 
 # No runtime control socket: nothing in the pod may reconfigure the server.

@@ -10,10 +10,26 @@ from . import contract
 ENV_PREFIX = "MCSA_"
 #: hooks.sync.webhook.timeout of metacontroller/compositecontroller.yaml.
 SYNC_HOOK_TIMEOUT_SECONDS = 8.0
+#: The port of gunicorn's default bind, MCSA_BIND=0.0.0.0:8443 (hooks/gunicorn.conf.py).
+DEFAULT_HOOKS_PORT = 8443
+#: Fields read from a gunicorn bind address rather than from MCSA_<FIELD>: field name, variable.
+BIND_FIELDS = {"hooks_port": ENV_PREFIX + "BIND", "webhook_port": ENV_PREFIX + "WEBHOOK_BIND"}
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def bind_port(variable: str, address: str) -> int:
+    """The port of a TCP bind address HOST:PORT, as gunicorn takes it ("0.0.0.0:9443", "[::]:9443")."""
+    host, colon, port = address.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    if not colon or not port.isdigit() or not 0 < int(port) < 65536 or (":" in host and not bracketed):
+        raise ValueError(
+            f"{variable}={address!r} is not HOST:PORT with a port from 1 to 65535 "
+            "(e.g. 0.0.0.0:9443, or [::]:9443 for IPv6)"
+        )
+    return int(port)
 
 
 @dataclass(frozen=True)
@@ -31,16 +47,32 @@ class Settings:
     #: gunicorn threads per worker process (MCSA_THREADS). The sync hook may hold all but one of them
     #: (a sync can wait out the remote timeout), so the webhook and the probes always find a thread.
     threads: int = 8
+    #: The port of MCSA_WEBHOOK_BIND, where only the webhook (/mutate) is served, for the API server; the other
+    #: port (MCSA_BIND) then serves only /customize and /sync, for Metacontroller. None (MCSA_WEBHOOK_BIND unset
+    #: or empty): one port serves every path. The probes and /metrics answer on both.
+    webhook_port: int | None = None
+    #: The port of MCSA_BIND (None for a Unix socket), named in the answer to a path asked on the wrong port.
+    hooks_port: int | None = DEFAULT_HOOKS_PORT
     #: The clock; tests may pass another one.
     clock: Callable[[], datetime] = field(default=utc_now, compare=False, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
-        """Settings from MCSA_<FIELD> variables (e.g. MCSA_REMOTE_TIMEOUT_SECONDS); others default."""
+        """Settings from MCSA_<FIELD> variables (e.g. MCSA_REMOTE_TIMEOUT_SECONDS), the ports from MCSA_BIND and
+        MCSA_WEBHOOK_BIND; others default."""
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
+        webhook_bind = environ.get(BIND_FIELDS["webhook_port"], "").strip()
+        if webhook_bind:
+            values["webhook_port"] = bind_port(BIND_FIELDS["webhook_port"], webhook_bind)
+        hooks_bind = environ.get(BIND_FIELDS["hooks_port"], "").strip()
+        if hooks_bind:
+            try:
+                values["hooks_port"] = bind_port(BIND_FIELDS["hooks_port"], hooks_bind)
+            except ValueError:  # a Unix socket or a file descriptor: gunicorn checks it
+                values["hooks_port"] = None
         for f in fields(cls):
-            if f.name == "clock":
+            if f.name == "clock" or f.name in BIND_FIELDS:
                 continue
             raw = environ.get(ENV_PREFIX + f.name.upper())
             if raw is None:
@@ -70,4 +102,9 @@ class Settings:
             raise ValueError(
                 f"{ENV_PREFIX}REMOTE_TIMEOUT_SECONDS must be positive and at most {SYNC_HOOK_TIMEOUT_SECONDS - 2:g} "
                 f"(the sync hook's timeout in metacontroller/ is {SYNC_HOOK_TIMEOUT_SECONDS:g} s)"
+            )
+        if self.webhook_port is not None and self.webhook_port == self.hooks_port:
+            raise ValueError(
+                f"{ENV_PREFIX}WEBHOOK_BIND must name another port than {ENV_PREFIX}BIND (both {self.webhook_port}): "
+                "the hooks tell the API server's calls from Metacontroller's by the port they arrive on"
             )

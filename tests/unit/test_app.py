@@ -248,3 +248,83 @@ def test_a_failed_sync_gives_its_thread_back() -> None:
     assert client.post("/sync", data="x" * (9 * 1024 * 1024), content_type="application/json").status_code == 413
     assert client.post("/sync", json=sync_request()).status_code == 500
     assert client.post("/sync", json=sync_request()).status_code == 200
+
+
+WEBHOOK_PORT, HOOKS_PORT = "9443", "8443"
+
+
+@pytest.fixture
+def two_ports(issuer: FakeIssuer) -> FlaskClient:
+    """The app as the manifests run it: the webhook on 9443 (MCSA_WEBHOOK_BIND), the hooks on 8443."""
+    return create_app(dataclasses.replace(settings(), webhook_port=9443, hooks_port=8443), issuer).test_client()
+
+
+def _post(client: FlaskClient, path: str, port: str) -> tuple[int, Obj]:
+    body = review(pod("a")) if path == "/mutate" else sync_request()
+    response = client.post(path, json=body, environ_overrides={"SERVER_PORT": port})
+    assert response.is_json
+    return response.status_code, response.json or {}
+
+
+@pytest.mark.parametrize(
+    ("port", "path", "code"),
+    [
+        (WEBHOOK_PORT, "/mutate", 200),
+        (WEBHOOK_PORT, "/sync", 404),
+        (WEBHOOK_PORT, "/customize", 404),
+        (HOOKS_PORT, "/mutate", 404),
+        (HOOKS_PORT, "/sync", 200),
+        (HOOKS_PORT, "/customize", 200),
+        ("80", "/mutate", 404),  # any port but the webhook's is a hooks port
+        ("80", "/sync", 200),
+    ],
+)
+def test_with_two_ports_each_path_is_served_on_its_own(two_ports: FlaskClient, port: str, path: str, code: int) -> None:
+    status, body = _post(two_ports, path, port)
+    assert status == code, body
+    if code == 404:
+        assert body["error"] == "NotFound" and body["code"] == 404
+
+
+@pytest.mark.parametrize("port", [WEBHOOK_PORT, HOOKS_PORT])
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_probes_and_metrics_answer_on_both_ports(two_ports: FlaskClient, port: str, path: str) -> None:
+    assert two_ports.get(path, environ_overrides={"SERVER_PORT": port}).status_code == 200
+
+
+def test_a_refused_path_says_which_port_serves_it(two_ports: FlaskClient) -> None:
+    _, body = _post(two_ports, "/sync", WEBHOOK_PORT)
+    assert body["message"].startswith("/sync is not served on the webhook port 9443 (MCSA_WEBHOOK_BIND)")
+    assert "Metacontroller calls /customize and /sync on port 8443 (MCSA_BIND" in body["message"]
+    _, body = _post(two_ports, "/mutate", HOOKS_PORT)
+    assert body["message"].startswith("/mutate is not served on the hooks port 8443 (MCSA_BIND)")
+    assert "the API server calls /mutate on port 9443 (MCSA_WEBHOOK_BIND" in body["message"]
+
+
+def test_a_refused_sync_does_no_work_and_is_counted_and_logged_without_request_data(
+    two_ports: FlaskClient, issuer: FakeIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert _post(two_ports, "/sync", WEBHOOK_PORT)[0] == 404
+    assert issuer.calls == [] and issuer.lookups == 0
+    [record] = [r for r in caplog.records if r.name == "hooks.app"]
+    assert record.levelname == "WARNING"
+    assert (record.endpoint, record.outcome, record.port) == ("sync", "WrongPort", WEBHOOK_PORT)  # type: ignore[attr-defined]
+    logged = caplog.text + json.dumps({k: str(v) for k, v in vars(record).items()})
+    assert "cluster2-default-pod-lister" not in logged and "importer-token" not in logged
+    text = two_ports.get("/metrics").get_data(as_text=True)
+    assert 'hook_requests_total{endpoint="sync",outcome="WrongPort"}' in text
+
+
+def test_a_refused_sync_holds_no_sync_slot(issuer: FakeIssuer) -> None:
+    """With one sync slot (MCSA_THREADS=2), refused syncs on the webhook port leave it free."""
+    app = create_app(dataclasses.replace(settings(), threads=2, webhook_port=9443), issuer)
+    for _ in range(3):
+        assert _post(app.test_client(), "/sync", WEBHOOK_PORT)[0] == 404
+    assert _post(app.test_client(), "/sync", HOOKS_PORT)[0] == 200
+
+
+@pytest.mark.parametrize("path", ["/mutate", "/sync", "/customize"])
+def test_without_a_webhook_port_one_port_serves_every_path(client: FlaskClient, path: str) -> None:
+    assert _post(client, path, WEBHOOK_PORT)[0] == 200
+    assert _post(client, path, HOOKS_PORT)[0] == 200
