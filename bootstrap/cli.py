@@ -7,9 +7,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from hooks import contract, names
-from hooks.policy import Policy
+from hooks import addresses, contract, names
+from hooks.policy import SYSTEM_NAMESPACES, Policy
 
 from . import doctor as doctor_module
 from . import export as export_module
@@ -31,13 +32,14 @@ COMMANDS = {
         "allow TARGET to import service accounts of SOURCE",
         "In SOURCE: namespace multicluster-service-account, a service account named after TARGET that may only\n"
         "get service accounts and create their tokens (in every namespace, or those given with --namespace),\n"
-        "and a long-lived token for it. In TARGET: the cluster credential Secret that the hooks use.\n"
-        "Idempotent: a second run changes nothing and says so.",
+        "and a long-lived token for it (or, with --credential-expiration, one that expires). In TARGET: the\n"
+        "cluster credential Secret that the hooks use. Idempotent: a second run changes nothing and says so.",
     ),
     "rotate": (
         "replace TARGET's credential for SOURCE; the old one stops working",
-        "Makes a new token for TARGET's importer in SOURCE, puts it in TARGET's cluster credential Secret, and\n"
-        "deletes the old tokens, which then fail with 401.",
+        "Makes a new token for TARGET's importer in SOURCE (of the kind bootstrap made: long-lived, or expiring\n"
+        "after the same --credential-expiration), puts it in TARGET's cluster credential Secret, and deletes the\n"
+        "old tokens (or the Secrets they are bound to), which then fail with 401.",
     ),
     "teardown": (
         "remove everything bootstrap made for TARGET and SOURCE",
@@ -63,6 +65,13 @@ def _pair_arguments(parser: argparse.ArgumentParser, command: str) -> None:
             help="the source's API server URL as the target cluster reaches it, when that differs from your "
             "kubeconfig's (e.g. kind: https://cluster2-control-plane:6443); rotate keeps the one bootstrap wrote",
         )  # fmt: skip
+    if command in ("bootstrap", "rotate"):
+        parser.add_argument(
+            "--credential-expiration", metavar="DURATION",
+            help="give the importer a token from the TokenRequest API that expires after DURATION (e.g. 90d, at "
+            "least 10m; renew it with rotate) instead of a long-lived token Secret"
+            + ("; default: the kind bootstrap made" if command == "rotate" else ""),
+        )  # fmt: skip
     if command == "bootstrap":
         policy_flags = parser.add_argument_group(
             "policy",
@@ -81,6 +90,11 @@ def _pair_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         policy_flags.add_argument(
             "--max-expiration", metavar="DURATION", help="cap on the token lifetime imports get (e.g. 1h, 24h)"
         )
+        policy_flags.add_argument(
+            "--allow-remote-namespace", action="append", dest="allow_remote_namespaces", metavar="NAMESPACE",
+            help=f"let imports reach this system namespace of SOURCE ({', '.join(sorted(SYSTEM_NAMESPACES))}: "
+            "off limits by default, since they hold the cluster's own identities; --namespace opens those it names)",
+        )  # fmt: skip
         policy_flags.add_argument(
             "--allow-audience", action="append", dest="allow_audiences", metavar="AUDIENCE",
             help="an audience imports may ask for (repeatable; default: any)",
@@ -159,14 +173,23 @@ def build_parser() -> argparse.ArgumentParser:
 def _check_url(url: str | None, flag: str) -> None:
     if url and not url.startswith("https://"):
         raise CommandError(f'invalid {flag} "{url}"', "it must be an https:// URL")
+    if url and (what := addresses.blocked(urlsplit(url).hostname or "")):
+        raise CommandError(f'invalid {flag} "{url}": the address is in {what}', "give the API server's address")
 
 
 def _policy(args: argparse.Namespace) -> Policy:
     for namespace in args.allow_namespaces or []:
         if not names.is_dns1123_label(namespace) and namespace != "*":
             raise CommandError(f'invalid --allow-namespace "{namespace}"', "give a namespace name")
+    for namespace in args.allow_remote_namespaces or []:
+        if namespace not in SYSTEM_NAMESPACES:
+            raise CommandError(
+                f'invalid --allow-remote-namespace "{namespace}"',
+                f"only {', '.join(sorted(SYSTEM_NAMESPACES))} are off limits; other namespaces need no opening",
+            )
     return Policy(
         allowed_namespaces=frozenset(args.allow_namespaces) if args.allow_namespaces else None,
+        allowed_remote_namespaces=frozenset(args.allow_remote_namespaces or ()),
         require_consent=args.require_consent,
         max_expiration_seconds=export_module.parse_duration(args.max_expiration) if args.max_expiration else None,
         allowed_audiences=frozenset(args.allow_audiences) if args.allow_audiences else None,
@@ -187,10 +210,12 @@ def run(args: argparse.Namespace) -> int:
             )
         server = getattr(args, "source_server", None)
         _check_url(server, "--source-server")
+        raw_expiration = getattr(args, "credential_expiration", None)
+        expiration = export_module.parse_duration(raw_expiration) if raw_expiration else None
         if args.command == "bootstrap":
-            steps.bootstrap(target, source, args.namespaces, say, server, _policy(args))
+            steps.bootstrap(target, source, args.namespaces, say, server, _policy(args), expiration)
         elif args.command == "rotate":
-            steps.rotate(target, source, say, server)
+            steps.rotate(target, source, say, server, expiration)
         else:
             steps.teardown(target, source, say)
         return 0

@@ -15,9 +15,15 @@ def credential_secret_name(source_cluster: str) -> str:
     return f"cluster-{source_cluster}"
 
 
-def credential_secret(source_cluster: str, endpoint: ClusterEndpoint, token: str, policy: Policy | None = None) -> Obj:
+def credential_secret(
+    source_cluster: str,
+    endpoint: ClusterEndpoint,
+    token: str,
+    policy: Policy | None = None,
+    expiration_seconds: int | None = None,
+) -> Obj:
     """The credential Secret for source_cluster, whose importer authenticates with token; policy goes
-    in its annotations."""
+    in its annotations, and the lifetime asked for the token, if it expires."""
     if error := names.dns1123_subdomain_error("cluster name", source_cluster):
         raise ValueError(error)
     config = build_kubeconfig(source_cluster, endpoint, namespace="", token=token, token_file=None)
@@ -28,7 +34,10 @@ def credential_secret(source_cluster: str, endpoint: ClusterEndpoint, token: str
             "name": credential_secret_name(source_cluster),
             "namespace": contract.CREDENTIALS_NAMESPACE,
             "labels": {contract.CLUSTER_NAME_LABEL: source_cluster},
-            "annotations": (policy or Policy()).annotations(),
+            "annotations": {
+                **(policy or Policy()).annotations(),
+                **({contract.CREDENTIAL_EXPIRATION_ANNOTATION: str(expiration_seconds)} if expiration_seconds else {}),
+            },
         },
         "type": "Opaque",
         "data": encode_data({contract.CREDENTIAL_CONFIG_KEY: config}),

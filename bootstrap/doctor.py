@@ -1,14 +1,17 @@
 """`kubemcsa doctor`: the health and reach of every cluster credential of a cluster, and its imports."""
 
-import base64
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import urllib3
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from hooks import contract, policy
-from hooks.kubeconfig import KubeconfigError, credential_kubeconfig
+from hooks import contract
+from hooks.credentials import allowed as policy_allows
+from hooks.credentials import credential_expiry, find_credential
+from hooks.model import ImportFailure, TokenSpec
+from hooks.settings import Settings
 from hooks.wire import Obj
 
 from .kube import Cluster, api_error_text, client_for
@@ -26,6 +29,10 @@ class Report:
         if not ok:
             self.problems.append(text)
 
+    def warn(self, say: Say, text: str) -> None:
+        """Something to act on soon, not yet wrong: it does not make doctor fail."""
+        say(f"  warn  {text}")
+
 
 def _allowed(api: k8s.ApiClient, verb: str, resource: str, namespace: str = "", subresource: str = "") -> bool:
     review = {
@@ -41,18 +48,52 @@ def _allowed(api: k8s.ApiClient, verb: str, resource: str, namespace: str = "", 
     return bool(result.status.allowed)
 
 
-def _credential(secret: k8s.V1Secret, imports: list[Obj], say: Say, report: Report) -> None:
-    cluster = (secret.metadata.labels or {}).get(contract.CLUSTER_NAME_LABEL, "?")
-    say(f'cluster credential "{secret.metadata.namespace}/{secret.metadata.name}" for cluster "{cluster}":')
+def _spec(sai: Obj, cluster: str) -> TokenSpec:
+    spec = sai.get("spec") or {}
+    expiration = spec.get("expirationSeconds")
+    return TokenSpec(
+        cluster, str(spec.get("namespace", "")), str(spec.get("name", "")), tuple(spec.get("audiences") or ()),
+        expiration if isinstance(expiration, int) else None,
+    )  # fmt: skip
+
+
+def _ref(sai: Obj) -> str:
+    return f"{sai['metadata']['namespace']}/{sai['metadata']['name']}"
+
+
+def _credential(secret: Obj, imports: list[Obj], say: Say, report: Report) -> None:
+    meta = secret["metadata"]
+    cluster = (meta.get("labels") or {}).get(contract.CLUSTER_NAME_LABEL, "?")
+    key = f"{meta['namespace']}/{meta['name']}"
+    say(f'cluster credential "{key}" for cluster "{cluster}":')
     try:
-        raw = base64.b64decode((secret.data or {}).get(contract.CREDENTIAL_CONFIG_KEY, ""))
-        config, _ = credential_kubeconfig(raw.decode("utf-8", errors="replace"))
-        rules = policy.parse(secret.metadata.annotations or {})
-        api = client_for(config)
-    except (KubeconfigError, ValueError) as err:
+        credential = find_credential({key: secret}, cluster, Settings(credentials_namespace=meta["namespace"]))
+        api = client_for(credential.config)
+    except ImportFailure as failure:
+        report.check(say, False, failure.message)
+        return
+    except ValueError as err:
         report.check(say, False, f"it is unusable: {err}; re-run `kubemcsa bootstrap`")
         return
-    say(f"  info  policy: {rules.describe()}")
+    say(f"  info  policy: {credential.policy.describe()}")
+    expiring, reason, message = credential_expiry(credential, cluster, datetime.now(UTC))
+    if reason == "CredentialExpired":
+        report.check(say, False, message)
+    elif expiring:
+        report.warn(say, message)
+    elif reason == "CredentialDoesNotExpire":
+        say("  info  its token does not expire (kubemcsa bootstrap --credential-expiration makes one that does)")
+    else:
+        say(f"  info  {message}")
+    # What the hooks' rules refuse, whatever the remote cluster says (e.g. imports made before these rules).
+    refused = set()
+    for sai in imports:
+        if sai["spec"].get("clusterName") == cluster:
+            try:
+                policy_allows(sai["metadata"]["namespace"], _spec(sai, cluster), credential)
+            except ImportFailure as failure:
+                refused.add(_ref(sai))
+                report.check(say, False, f"import {_ref(sai)} is refused: {failure.message}")
     try:
         review = k8s.AuthenticationV1Api(api).create_self_subject_review(
             {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}, _request_timeout=TIMEOUT
@@ -65,6 +106,8 @@ def _credential(secret: k8s.V1Secret, imports: list[Obj], say: Say, report: Repo
             report.check(say, not _allowed(api, verb, "secrets"), f"may not {verb} Secrets")
         for sai in imports:
             if sai["spec"].get("clusterName") != cluster:
+                continue
+            if _ref(sai) in refused:
                 continue
             remote_ns = sai["spec"].get("namespace", "")
             allowed = _allowed(api, "create", "serviceaccounts", remote_ns, "token")
@@ -99,7 +142,7 @@ def doctor(cluster: Cluster, say: Say) -> bool:
     if not secrets:
         say(f'no cluster credential in namespace "{contract.CREDENTIALS_NAMESPACE}" of {place}')
     for secret in secrets:
-        _credential(secret, imports, say, report)
+        _credential(cluster.api.sanitize_for_serialization(secret), imports, say, report)
     if imports:
         say("imports:")
     for sai in imports:

@@ -16,16 +16,16 @@ from hooks.wire import Obj
 from .kube import Cluster, CommandError
 from .steps import calling
 
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
 def parse_duration(value: str) -> int:
-    """Seconds in a duration written as kubectl writes them: 1h, 30m, 1h30m, 3600s."""
+    """Seconds in a duration written as kubectl writes them (and days): 90d, 1h, 30m, 1h30m, 3600s."""
     match = _DURATION.match(value.strip())
     if not value.strip() or match is None:
-        raise CommandError(f'invalid duration "{value}"', "write it like 1h, 30m, 1h30m or 3600s")
-    hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    total = hours * 3600 + minutes * 60 + seconds
+        raise CommandError(f'invalid duration "{value}"', "write it like 90d, 1h, 30m, 1h30m or 3600s")
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    total = days * 86400 + hours * 3600 + minutes * 60 + seconds
     if total < MIN_EXPIRATION_SECONDS:
         raise CommandError(f'invalid duration "{value}": the API server issues tokens for at least 10m')
     return total

@@ -14,6 +14,8 @@ IMPORTER_ROLE: Final = "multicluster-service-account-importer"
 TARGET_CLUSTER_LABEL: Final = f"{contract.GROUP}/target-cluster"
 MANAGED_BY: Final = {"app.kubernetes.io/managed-by": "kubemcsa"}
 SERVICE_ACCOUNT_ANNOTATION: Final = "kubernetes.io/service-account.name"
+#: The type of the empty Secret that an expiring importer token is bound to: deleting it revokes the token.
+ANCHOR_TYPE: Final = f"{contract.GROUP}/credential-anchor"
 RULES: Final = [
     {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
@@ -65,4 +67,31 @@ def token_secret(target: str) -> Obj:
             "annotations": {SERVICE_ACCOUNT_ANNOTATION: target},
         },
         "type": "kubernetes.io/service-account-token",
+    }
+
+
+def credential_anchor(target: str) -> Obj:
+    """An empty Secret that an expiring importer token is bound to (TokenRequest boundObjectRef): the API
+    server accepts the token only while this Secret exists, so `rotate` and `teardown` revoke it."""
+    return {
+        "metadata": {
+            "generateName": f"{target}-credential-",
+            "namespace": contract.CREDENTIALS_NAMESPACE,
+            "labels": labels(target),
+            "annotations": {SERVICE_ACCOUNT_ANNOTATION: target},
+        },
+        "type": ANCHOR_TYPE,
+    }
+
+
+def bound_token_request(anchor_name: str, anchor_uid: str, expiration_seconds: int) -> Obj:
+    """A TokenRequest for the importer, valid for expiration_seconds and while its anchor Secret exists."""
+    return {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {
+            "audiences": [],
+            "expirationSeconds": expiration_seconds,
+            "boundObjectRef": {"apiVersion": "v1", "kind": "Secret", "name": anchor_name, "uid": anchor_uid},
+        },
     }

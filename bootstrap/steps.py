@@ -7,7 +7,8 @@ import base64
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import urllib3
@@ -15,8 +16,10 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from hooks import contract, policy
-from hooks.kubeconfig import ClusterEndpoint, KubeconfigError, credential_kubeconfig
+from hooks.credentials import warning_at
+from hooks.kubeconfig import ClusterEndpoint, KubeconfigError, credential_kubeconfig, current_cluster_and_user
 from hooks.policy import Policy
+from hooks.token import format_time, jwt_claims, jwt_expires_at, jwt_issued_at
 
 from . import importer
 from .credential import credential_secret, credential_secret_name
@@ -24,6 +27,7 @@ from .kube import Cluster, CommandError, api_error_text
 
 Say = Callable[[str], None]
 NS = contract.CREDENTIALS_NAMESPACE
+EXPIRATION = contract.CREDENTIAL_EXPIRATION_ANNOTATION
 TOKEN_WAIT_SECONDS = 30.0
 
 
@@ -180,22 +184,93 @@ def _new_token(source: Cluster, target: str, say: Say) -> tuple[str, str]:
     )
 
 
+def _anchors(source: Cluster, target: str) -> list[k8s.V1Secret]:
+    """The anchor Secrets of the importer's expiring tokens, oldest first."""
+    core = k8s.CoreV1Api(source.api)
+    selector = f"{importer.TARGET_CLUSTER_LABEL}={target}"
+    with calling("list", f'credential anchor Secrets of service account "{NS}/{target}"', where(source, "source")):
+        items = core.list_namespaced_secret(NS, label_selector=selector).items
+    return sorted((s for s in items if s.type == importer.ANCHOR_TYPE), key=lambda s: s.metadata.creation_timestamp)
+
+
+def _new_bound_token(source: Cluster, target: str, seconds: int, say: Say) -> str:
+    """A token for the importer from the TokenRequest API, valid for seconds and while a new anchor
+    Secret exists (deleting the anchor revokes it)."""
+    place = where(source, "source")
+    core = k8s.CoreV1Api(source.api)
+    with calling("create", f'a credential anchor Secret for service account "{NS}/{target}"', place):
+        anchor = core.create_namespaced_secret(NS, importer.credential_anchor(target))
+    name = anchor.metadata.name
+    say(f'created credential anchor Secret "{NS}/{name}" in {place} (the token works while it exists)')
+    request = importer.bound_token_request(name, anchor.metadata.uid, seconds)
+    try:
+        with calling("create", f'a token for service account "{NS}/{target}"', place):
+            response = core.create_namespaced_service_account_token(target, NS, request)
+    except CommandError:
+        with calling("delete", f'credential anchor Secret "{NS}/{name}"', place):
+            core.delete_namespaced_secret(name, NS)
+        raise
+    expires: datetime = response.status.expiration_timestamp
+    say(f'created a token for service account "{NS}/{target}" in {place}, bound to that Secret: '
+        f"it expires at {format_time(expires)}")  # fmt: skip
+    granted = (expires - datetime.now(UTC)).total_seconds()
+    if granted < seconds - 60:
+        say(
+            f"  the API server granted {granted / 86400:.1f} days, less than the {seconds / 86400:.1f} asked for "
+            "(its --service-account-max-token-expiration caps token lifetimes)"
+        )
+    return str(response.status.token)
+
+
+def _bound_anchor(token: str) -> str | None:
+    """The name of the Secret a token is bound to (its `kubernetes.io` claim), if any."""
+    claim = (jwt_claims(token) or {}).get("kubernetes.io")
+    secret = claim.get("secret") if isinstance(claim, dict) else None
+    name = secret.get("name") if isinstance(secret, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def _still_good(token: str, anchors: list[k8s.V1Secret]) -> bool:
+    """Whether an installed expiring token may be kept: its anchor exists and it is not near its expiry."""
+    warn_at = warning_at(jwt_issued_at(token), jwt_expires_at(token))
+    bound = _bound_anchor(token)
+    return (
+        warn_at is not None and datetime.now(UTC) < warn_at and any(anchor.metadata.name == bound for anchor in anchors)
+    )
+
+
+def _revoke(source: Cluster, secrets: list[k8s.V1Secret], say: Say, why: str) -> None:
+    """Delete old token and anchor Secrets of the importer: the tokens in or bound to them stop working."""
+    core = k8s.CoreV1Api(source.api)
+    for secret in secrets:
+        kind = "credential anchor" if secret.type == importer.ANCHOR_TYPE else "token"
+        delete(f'{why}{kind} Secret "{NS}/{secret.metadata.name}"', where(source, "source"), say,
+               lambda n=secret.metadata.name: core.delete_namespaced_secret(n, NS))  # fmt: skip
+
+
 # -- target cluster -------------------------------------------------------------------------------
 
 
 def _install_credential(
-    target: Cluster, source: Cluster, token: str, say: Say, endpoint: ClusterEndpoint, rules: Policy
+    target: Cluster,
+    source: Cluster,
+    token: str,
+    say: Say,
+    endpoint: ClusterEndpoint,
+    rules: Policy,
+    expiration: int | None = None,
 ) -> None:
-    """The cluster credential in target for source: endpoint, token and policy."""
+    """The cluster credential in target for source: endpoint, token, policy (and the lifetime asked for
+    the token, if it expires)."""
     place = where(target, "target")
     core = k8s.CoreV1Api(target.api)
     _ensure_namespace(target, place, say)
-    secret = credential_secret(source.name, endpoint, token, rules)
+    secret = credential_secret(source.name, endpoint, token, rules, expiration)
     name = credential_secret_name(source.name)
 
     def up_to_date(current: k8s.V1Secret) -> bool:
         labels, annotations = current.metadata.labels or {}, current.metadata.annotations or {}
-        ours = {k: v for k, v in annotations.items() if k in policy.ANNOTATIONS}
+        ours = {k: v for k, v in annotations.items() if k in (*policy.ANNOTATIONS, EXPIRATION)}
         return (
             (current.data or {}) == secret["data"]
             and labels.items() >= secret["metadata"]["labels"].items()
@@ -212,8 +287,18 @@ def _install_credential(
     say(f'  policy of cluster "{source.name}" in {place}: {rules.describe()}')
 
 
-def _installed(target: Cluster, source: Cluster) -> tuple[ClusterEndpoint, Policy] | None:
-    """The server, CA and policy of target's current credential for source, if it has a readable one."""
+@dataclass(frozen=True)
+class Installed:
+    """What target's current credential for source holds."""
+
+    endpoint: ClusterEndpoint
+    policy: Policy
+    token: str
+    expiration: int | None  # the lifetime kubemcsa asked for its token, if it expires
+
+
+def _installed(target: Cluster, source: Cluster) -> Installed | None:
+    """Target's current credential for source, if it has a readable one."""
     name = credential_secret_name(source.name)
     with calling("read", f'cluster credential Secret "{NS}/{name}"', where(target, "target")):
         try:
@@ -222,10 +307,15 @@ def _installed(target: Cluster, source: Cluster) -> tuple[ClusterEndpoint, Polic
             if not _missing(err):
                 raise
             return None
+    annotations = secret.metadata.annotations or {}
     try:
         raw = base64.b64decode((secret.data or {}).get(contract.CREDENTIAL_CONFIG_KEY, ""))
-        endpoint = credential_kubeconfig(raw.decode("utf-8", errors="replace"))[1]
-        return endpoint, policy.parse(secret.metadata.annotations or {})
+        config, endpoint = credential_kubeconfig(raw.decode("utf-8", errors="replace"))
+        token = str(current_cluster_and_user(config)[1].get("token") or "")
+        expiration = annotations.get(EXPIRATION)
+        return Installed(
+            endpoint, policy.parse(annotations), token, int(expiration) if expiration and expiration.isdigit() else None
+        )
     except (KubeconfigError, policy.PolicyError):
         return None
 
@@ -248,40 +338,71 @@ def bootstrap(
     say: Say,
     server: str | None = None,
     rules: Policy | None = None,
+    expiration: int | None = None,
 ) -> None:
-    """Let target import service accounts of source (in namespaces, or all), under rules. The credential
-    names source's server as the kubeconfig does, or server, when target reaches source at another address."""
+    """Let target import service accounts of source (in namespaces, or all), under rules, with a legacy
+    token or, with expiration, one from the TokenRequest API. The credential names source's server as the
+    kubeconfig does, or server, when target reaches source at another address."""
     _grant(source, target.name, namespaces, say)
-    token = _current_token(source, target.name)
-    if token is None:
-        _, token = _new_token(source, target.name, say)
+    if not namespaces:
+        say(
+            f"note: the importer may create tokens in every namespace of {where(source, 'source')} (a cluster "
+            "role binding; the hooks still refuse its system namespaces); narrow it with --namespace NAMESPACE"
+        )
+    place = where(source, "source")
+    installed = _installed(target, source)
+    anchors = _anchors(source, target.name)
+    stale: list[k8s.V1Secret]
+    if expiration:
+        if installed and installed.expiration == expiration and _still_good(installed.token, anchors):
+            token = installed.token
+            expires = jwt_expires_at(token)
+            say(f'a token for service account "{NS}/{target.name}" that expires at '
+                f"{format_time(expires) if expires else '?'} already exists in {place}")  # fmt: skip
+        else:
+            token = _new_bound_token(source, target.name, expiration, say)
+        bound = _bound_anchor(token)
+        stale = [a for a in anchors if a.metadata.name != bound] + _token_secrets(source, target.name)
     else:
-        say(f'a token Secret for service account "{NS}/{target.name}" already exists in {where(source, "source")}')
+        current = _current_token(source, target.name)
+        if current is None:
+            _, token = _new_token(source, target.name, say)
+        else:
+            token = current
+            say(f'a token Secret for service account "{NS}/{target.name}" already exists in {place}')
+        stale = anchors
     endpoint = ClusterEndpoint(server, source.endpoint.ca_pem) if server else source.endpoint
-    rules = replace(rules or Policy(), importing_cluster=target.name)
-    _install_credential(target, source, token, say, endpoint, rules)
+    rules = rules or Policy()
+    opened = rules.allowed_remote_namespaces | (set(namespaces) & policy.SYSTEM_NAMESPACES)
+    rules = replace(rules, importing_cluster=target.name, allowed_remote_namespaces=frozenset(opened))
+    _install_credential(target, source, token, say, endpoint, rules, expiration)
+    _revoke(source, stale, say, "old ")
 
 
-def rotate(target: Cluster, source: Cluster, say: Say, server: str | None = None) -> None:
+def rotate(
+    target: Cluster, source: Cluster, say: Say, server: str | None = None, expiration: int | None = None
+) -> None:
     """A new importer credential in place of the old ones, which stop working. The credential keeps the
-    server URL (given with --source-server at bootstrap) and the policy it had, unless server is given."""
-    old = _token_secrets(source, target.name)
+    server URL (given with --source-server at bootstrap), the policy, and the kind of token it had (a legacy
+    one, or one that expires after the lifetime asked at bootstrap), unless server or expiration is given."""
+    old = _token_secrets(source, target.name) + _anchors(source, target.name)
     if not old:
         raise CommandError(
             f'cannot rotate the credential of cluster "{target.name}" in {where(source, "source")}: none exists',
             f"run `kubemcsa bootstrap {target.context} {source.context}` first",
         )
     installed = _installed(target, source)
-    endpoint = installed[0] if installed else source.endpoint
+    endpoint = installed.endpoint if installed else source.endpoint
     if server:
         endpoint = ClusterEndpoint(server, source.endpoint.ca_pem)
-    rules = installed[1] if installed else Policy(importing_cluster=target.name)
-    _, token = _new_token(source, target.name, say)
-    _install_credential(target, source, token, say, endpoint, rules)
-    core = k8s.CoreV1Api(source.api)
-    for secret in old:
-        delete(f'old token Secret "{NS}/{secret.metadata.name}"', where(source, "source"), say,
-               lambda n=secret.metadata.name: core.delete_namespaced_secret(n, NS))  # fmt: skip
+    rules = installed.policy if installed else Policy(importing_cluster=target.name)
+    expiration = expiration or (installed.expiration if installed else None)
+    if expiration:
+        token = _new_bound_token(source, target.name, expiration, say)
+    else:
+        _, token = _new_token(source, target.name, say)
+    _install_credential(target, source, token, say, endpoint, rules, expiration)
+    _revoke(source, old, say, "old ")
 
 
 def teardown(target: Cluster, source: Cluster, say: Say) -> None:
@@ -293,9 +414,7 @@ def teardown(target: Cluster, source: Cluster, say: Say) -> None:
     place = where(source, "source")
     core, rbac = k8s.CoreV1Api(source.api), k8s.RbacAuthorizationV1Api(source.api)
     selector = f"{importer.TARGET_CLUSTER_LABEL}={target.name}"
-    for secret in _token_secrets(source, target.name):
-        delete(f'token Secret "{NS}/{secret.metadata.name}"', place, say,
-               lambda n=secret.metadata.name: core.delete_namespaced_secret(n, NS))  # fmt: skip
+    _revoke(source, _token_secrets(source, target.name) + _anchors(source, target.name), say, "")
     with calling("list", "role bindings", place):
         bindings = rbac.list_role_binding_for_all_namespaces(label_selector=selector).items
         cluster_bindings = rbac.list_cluster_role_binding(label_selector=selector).items

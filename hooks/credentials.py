@@ -169,12 +169,17 @@ CREDENTIAL_WARNING_MAX = timedelta(days=30)
 
 def credential_warning_at(credential: Credential) -> datetime | None:
     """When the credential starts to be near its expiry (None: it does not expire)."""
-    if credential.expires_at is None:
+    return warning_at(credential.issued_at, credential.expires_at)
+
+
+def warning_at(issued_at: datetime | None, expires_at: datetime | None) -> datetime | None:
+    """When a token issued at issued_at that expires at expires_at starts to be near its expiry."""
+    if expires_at is None:
         return None
     window = CREDENTIAL_WARNING_MAX
-    if credential.issued_at is not None and credential.issued_at < credential.expires_at:
-        window = min(window, (credential.expires_at - credential.issued_at) * CREDENTIAL_WARNING_FRACTION)
-    return credential.expires_at - window
+    if issued_at is not None and issued_at < expires_at:
+        window = min(window, (expires_at - issued_at) * CREDENTIAL_WARNING_FRACTION)
+    return expires_at - window
 
 
 def credential_expiry(credential: Credential, cluster: str, now: datetime) -> tuple[bool, str, str]:

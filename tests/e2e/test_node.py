@@ -109,3 +109,35 @@ def test_a_pod_with_an_import_runs_with_the_secret_mounted_by_the_kubelet(testbe
         assert written.returncode != 0 and "Read-only file system" in written.stderr
     finally:
         core.delete_namespaced_pod("mounted", "mounted", grace_period_seconds=0)
+
+
+def test_each_port_serves_its_own_paths_and_the_network_policy_admits_only_metacontroller_to_sync(
+    testbed: Bed,
+) -> None:
+    sync = json.dumps({"parent": 1}).encode()  # malformed: answered with a 400 where /sync is served
+    review = json.dumps({"request": 1}).encode()
+    # Through the Service: port 443 is the webhook's, 8443 the hooks'.
+    status, body = testbed.hooks.request("POST", "/sync", sync)
+    assert status == 404 and "is not served on the webhook port 9443" in body
+    status, body = testbed.hooks.request("POST", "/sync", sync, port=8443)
+    assert status == 400 and "parent must be a JSON object" in body
+    status, body = testbed.hooks.request("POST", "/mutate", review, port=8443)
+    assert status == 404 and "is not served on the hooks port 8443" in body
+    status, _ = testbed.hooks.request("POST", "/mutate", review)
+    assert status == 400
+    # The policy as installed: it selects both hooks pods; port hooks from namespace metacontroller only,
+    # port webhook from anywhere. (The bed's CNI plugins do not enforce NetworkPolicy.)
+    policy = k8s.NetworkingV1Api(testbed.api1).read_namespaced_network_policy(HOOKS, NS)
+    selector = ",".join(f"{k}={v}" for k, v in policy.spec.pod_selector.match_labels.items())
+    selected = k8s.CoreV1Api(testbed.api1).list_namespaced_pod(NS, label_selector=selector).items
+    assert {p.metadata.name for p in selected} >= {p.metadata.name for p in testbed.hooks_pods()}
+    assert all(p.metadata.labels.get("app.kubernetes.io/name") == HOOKS for p in selected)
+    assert policy.spec.policy_types == ["Ingress"]
+    hooks_rule, webhook_rule = policy.spec.ingress or []
+    assert [p.port for p in hooks_rule.ports] == ["hooks"]
+    [peer] = hooks_rule._from or []
+    assert peer.namespace_selector.match_labels == {"kubernetes.io/metadata.name": "metacontroller"}
+    assert peer.pod_selector is None and peer.ip_block is None
+    assert [p.port for p in webhook_rule.ports] == ["webhook"] and webhook_rule._from is None
+    [container] = testbed.hooks_pods()[0].spec.containers or []
+    assert {p.name: p.container_port for p in container.ports} == {"hooks": 8443, "webhook": 9443}

@@ -100,15 +100,25 @@ class Hooks:
 
     def get(self, path: str, address: str | None = None, port: int | None = None) -> str:
         """GET path over verified TLS, from the Service (or from one pod, at address:port)."""
+        status, body = self.request("GET", path, address=address, port=port)
+        assert status == 200, f"GET {path}: {status} {body}"
+        return body
+
+    def request(
+        self, method: str, path: str, body: bytes = b"", address: str | None = None, port: int | None = None
+    ) -> tuple[int, str]:
+        """method path over verified TLS (a JSON body, if any), at the Service's port or port: status and body."""
         parts = urllib.parse.urlsplit(self.url)
         with self._tls(address or parts.hostname or "", port or parts.port or 443) as tls:
-            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {self.server_hostname}\r\nConnection: close\r\n\r\n".encode())
+            head = f"{method} {path} HTTP/1.1\r\nHost: {self.server_hostname}\r\nConnection: close\r\n"
+            if body:
+                head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            tls.sendall(head.encode() + b"\r\n" + body)
             chunks = []
             while chunk := tls.recv(65536):
                 chunks.append(chunk)
-        head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
-        assert head.split()[1] == b"200", head.decode(errors="replace")
-        return body.decode()
+        answer, _, text = b"".join(chunks).partition(b"\r\n\r\n")
+        return int(answer.split()[1]), text.decode()
 
 
 @dataclass

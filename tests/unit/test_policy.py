@@ -140,7 +140,7 @@ def test_unreadable_policy_is_an_invalid_credential(annotations: dict[str, str])
 
 
 def test_policy_round_trips_through_annotations() -> None:
-    rules = Policy(frozenset({"a", "b"}), True, "cluster1", 7200, frozenset({"vault"}))
+    rules = Policy(frozenset({"a", "b"}), True, "cluster1", 7200, frozenset({"vault"}), frozenset({"kube-system"}))
     assert parse(rules.annotations()) == rules
     assert parse(Policy().annotations()) == Policy()
 

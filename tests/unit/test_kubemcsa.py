@@ -1,0 +1,57 @@
+"""kubemcsa's pure parts: flags, durations, and the objects it makes for an expiring importer token."""
+
+import pytest
+
+from bootstrap import cli, importer
+from bootstrap.export import parse_duration
+from bootstrap.kube import CommandError
+from hooks.policy import Policy
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90d", 7776000), ("1d12h", 129600), ("10m", 600), ("3600s", 3600)])
+def test_durations_take_days_too(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["5m", "d", "1y", ""])
+def test_bad_durations_say_how_to_write_them(text: str) -> None:
+    with pytest.raises(CommandError):
+        parse_duration(text)
+
+
+def policy(*flags: str) -> Policy:
+    return cli._policy(cli.build_parser().parse_args(["bootstrap", "c1", "c2", *flags]))
+
+
+def test_allow_remote_namespace_opens_system_namespaces_only() -> None:
+    rules = policy("--allow-remote-namespace", "kube-system", "--allow-remote-namespace", "kube-public")
+    assert rules.allowed_remote_namespaces == {"kube-system", "kube-public"}
+    with pytest.raises(CommandError) as err:
+        policy("--allow-remote-namespace", "default")
+    assert 'invalid --allow-remote-namespace "default"' in str(err.value) and "need no opening" in str(err.value)
+
+
+@pytest.mark.parametrize("url", ["https://169.254.169.254", "https://[fd00:ec2::254]:443"])
+def test_a_source_server_at_a_metadata_address_is_refused(url: str) -> None:
+    with pytest.raises(CommandError) as err:
+        cli._check_url(url, "--source-server")
+    assert "the address is in" in str(err.value)
+
+
+def test_an_expiring_importer_token_is_bound_to_an_anchor_secret() -> None:
+    anchor = importer.credential_anchor("cluster1")
+    assert anchor["type"] == importer.ANCHOR_TYPE
+    assert anchor["metadata"]["generateName"] == "cluster1-credential-"
+    assert anchor["metadata"]["labels"][importer.TARGET_CLUSTER_LABEL] == "cluster1"
+    assert "data" not in anchor  # nothing in it: it only has to exist
+    request = importer.bound_token_request("cluster1-credential-x", "uid-1", 7776000)
+    assert request["spec"]["expirationSeconds"] == 7776000
+    assert request["spec"]["boundObjectRef"] == {
+        "apiVersion": "v1", "kind": "Secret", "name": "cluster1-credential-x", "uid": "uid-1",
+    }  # fmt: skip
+
+
+def test_rotate_and_bootstrap_take_credential_expiration() -> None:
+    for command in ("bootstrap", "rotate"):
+        args = cli.build_parser().parse_args([command, "c1", "c2", "--credential-expiration", "90d"])
+        assert args.credential_expiration == "90d"
