@@ -10,7 +10,7 @@ from kubernetes.client.exceptions import ApiException
 from hooks import contract
 from hooks.credentials import allowed as policy_allows
 from hooks.credentials import credential_expiry, find_credential
-from hooks.model import ImportFailure, TokenSpec
+from hooks.model import Credential, ImportFailure, TokenSpec
 from hooks.settings import Settings
 from hooks.wire import Obj
 
@@ -57,6 +57,18 @@ def _spec(sai: Obj, cluster: str) -> TokenSpec:
     )  # fmt: skip
 
 
+def expiry_report(credential: Credential, cluster: str, now: datetime) -> tuple[str, str]:
+    """What doctor says of the credential's own expiry: FAIL once expired, warn when near, else info."""
+    expiring, reason, message = credential_expiry(credential, cluster, now)
+    if reason == "CredentialExpired":
+        return "FAIL", message
+    if expiring:
+        return "warn", message
+    if reason == "CredentialDoesNotExpire":
+        return "info", "it does not expire (kubemcsa bootstrap --credential-expiration makes one that does)"
+    return "info", message
+
+
 def _ref(sai: Obj) -> str:
     return f"{sai['metadata']['namespace']}/{sai['metadata']['name']}"
 
@@ -76,15 +88,13 @@ def _credential(secret: Obj, imports: list[Obj], say: Say, report: Report) -> No
         report.check(say, False, f"it is unusable: {err}; re-run `kubemcsa bootstrap`")
         return
     say(f"  info  policy: {credential.policy.describe()}")
-    expiring, reason, message = credential_expiry(credential, cluster, datetime.now(UTC))
-    if reason == "CredentialExpired":
-        report.check(say, False, message)
-    elif expiring:
-        report.warn(say, message)
-    elif reason == "CredentialDoesNotExpire":
-        say("  info  its token does not expire (kubemcsa bootstrap --credential-expiration makes one that does)")
+    level, text = expiry_report(credential, cluster, datetime.now(UTC))
+    if level == "FAIL":
+        report.check(say, False, text)
+    elif level == "warn":
+        report.warn(say, text)
     else:
-        say(f"  info  {message}")
+        say(f"  info  {text}")
     # What the hooks' rules refuse, whatever the remote cluster says (e.g. imports made before these rules).
     refused = set()
     for sai in imports:

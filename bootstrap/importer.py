@@ -4,9 +4,10 @@ The target cluster's importer is a service account of the source cluster, named 
 that may only get service accounts and create their tokens: cluster-wide, or in chosen namespaces.
 """
 
+from collections.abc import Iterable
 from typing import Final
 
-from hooks import contract
+from hooks import contract, policy
 from hooks.wire import Obj
 
 IMPORTER_ROLE: Final = "multicluster-service-account-importer"
@@ -94,4 +95,73 @@ def bound_token_request(anchor_name: str, anchor_uid: str, expiration_seconds: i
             "expirationSeconds": expiration_seconds,
             "boundObjectRef": {"apiVersion": "v1", "kind": "Secret", "name": anchor_name, "uid": anchor_uid},
         },
+    }
+
+
+def _cel_list(values: Iterable[str]) -> str:
+    return "[" + ", ".join(f"'{v}'" for v in sorted(values)) + "]"
+
+
+def admission_policy(target: str, rules: policy.Policy) -> Obj:
+    """A ValidatingAdmissionPolicy of the source cluster that holds target's importer to the rules the hooks
+    apply, also when its credential is used without the hooks (copied out of the target cluster): no token
+    of the importer identities' namespace, none of the system namespaces the policy does not open, and none
+    longer than its max lifetime."""
+    closed = sorted(policy.SYSTEM_NAMESPACES - rules.allowed_remote_namespaces)
+    validations: list[Obj] = [
+        {
+            "expression": f"request.namespace != '{contract.CREDENTIALS_NAMESPACE}'",
+            "message": f"the importer of cluster {target} may not create tokens of the service accounts of namespace "
+            f"{contract.CREDENTIALS_NAMESPACE}: they are importer identities, never importable",
+            "reason": "Forbidden",
+        }
+    ]
+    if closed:
+        validations.append(
+            {
+                "expression": f"!(request.namespace in {_cel_list(closed)})",
+                "message": f"the importer of cluster {target} may not create tokens of the system namespaces "
+                f"{', '.join(closed)}; an admin may open one with kubemcsa bootstrap --allow-remote-namespace",
+                "reason": "Forbidden",
+            }
+        )
+    if rules.max_expiration_seconds is not None:
+        validations.append(
+            {
+                "expression": f"object.spec.expirationSeconds <= {rules.max_expiration_seconds}",
+                "message": f"the importer of cluster {target} may not create tokens valid for more than "
+                f"{rules.max_expiration_seconds} seconds (kubemcsa bootstrap --max-expiration)",
+                "reason": "Forbidden",
+            }
+        )
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": binding_name(target), "labels": labels(target)},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                     "resources": ["serviceaccounts/token"]},
+                ],
+            },
+            "matchConditions": [
+                {
+                    "name": "the-importer",
+                    "expression": "request.userInfo.username == "
+                    f"'system:serviceaccount:{contract.CREDENTIALS_NAMESPACE}:{target}'",
+                }
+            ],
+            "validations": validations,
+        },
+    }  # fmt: skip
+
+
+def admission_policy_binding(target: str) -> Obj:
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": binding_name(target), "labels": labels(target)},
+        "spec": {"policyName": binding_name(target), "validationActions": ["Deny"]},
     }

@@ -105,6 +105,47 @@ def _ensure_namespace(cluster: Cluster, place: str, say: Say) -> None:
            lambda: core.create_namespace({"metadata": {"name": NS}}))  # fmt: skip
 
 
+def _admission_policy_supported(source: Cluster, place: str) -> bool:
+    with calling("read", "the API resources of admissionregistration.k8s.io/v1", place):
+        resources = k8s.AdmissionregistrationV1Api(source.api).get_api_resources().resources
+    return any(r.name == "validatingadmissionpolicies" for r in resources)
+
+
+def _hold_to_policy(source: Cluster, target: str, rules: Policy, say: Say) -> None:
+    """The ValidatingAdmissionPolicy (and its binding) that holds target's importer to the rules in source
+    itself, so that its credential, even copied out of the target, cannot mint what the hooks refuse."""
+    place = where(source, "source")
+    if not _admission_policy_supported(source, place):
+        say(
+            f"note: {place} has no ValidatingAdmissionPolicy (Kubernetes 1.30+): the hooks refuse tokens of the "
+            "importer identities and system namespaces, but a copy of the credential could still mint them"
+        )
+        return
+    admission = k8s.AdmissionregistrationV1Api(source.api)
+    name = importer.binding_name(target)
+    desired = importer.admission_policy(target, rules)
+
+    def up_to_date(current: k8s.V1ValidatingAdmissionPolicy) -> bool:
+        spec = source.api.sanitize_for_serialization(current.spec)
+        return all(spec.get(key) == desired["spec"][key] for key in ("matchConditions", "validations"))
+
+    def update(current: k8s.V1ValidatingAdmissionPolicy) -> None:
+        body = {**desired, "metadata": {**desired["metadata"], "resourceVersion": current.metadata.resource_version}}
+        admission.replace_validating_admission_policy(name, body)
+
+    ensure(
+        f'validating admission policy "{name}"', place, say,
+        lambda: admission.read_validating_admission_policy(name),
+        lambda: admission.create_validating_admission_policy(desired),
+        up_to_date, update,
+    )  # fmt: skip
+    ensure(
+        f'validating admission policy binding "{name}"', place, say,
+        lambda: admission.read_validating_admission_policy_binding(name),
+        lambda: admission.create_validating_admission_policy_binding(importer.admission_policy_binding(target)),
+    )  # fmt: skip
+
+
 def _grant(source: Cluster, target: str, namespaces: list[str], say: Say) -> None:
     place = where(source, "source")
     core, rbac = k8s.CoreV1Api(source.api), k8s.RbacAuthorizationV1Api(source.api)
@@ -206,9 +247,12 @@ def _new_bound_token(source: Cluster, target: str, seconds: int, say: Say) -> st
     try:
         with calling("create", f'a token for service account "{NS}/{target}"', place):
             response = core.create_namespaced_service_account_token(target, NS, request)
-    except CommandError:
-        with calling("delete", f'credential anchor Secret "{NS}/{name}"', place):
-            core.delete_namespaced_secret(name, NS)
+    except CommandError as failure:
+        try:  # the anchor of no token
+            with calling("delete", f'credential anchor Secret "{NS}/{name}"', place):
+                core.delete_namespaced_secret(name, NS)
+        except CommandError:
+            failure.message += f'; credential anchor Secret "{NS}/{name}" is left: delete it'
         raise
     expires: datetime = response.status.expiration_timestamp
     say(f'created a token for service account "{NS}/{target}" in {place}, bound to that Secret: '
@@ -237,6 +281,17 @@ def _still_good(token: str, anchors: list[k8s.V1Secret]) -> bool:
     return (
         warn_at is not None and datetime.now(UTC) < warn_at and any(anchor.metadata.name == bound for anchor in anchors)
     )
+
+
+def _used_by(source: Cluster, target: str, token: str) -> list[k8s.V1Secret]:
+    """The importer's token Secret that holds token, or the anchor Secret it is bound to."""
+    bound = _bound_anchor(token)
+    held = [s for s in _anchors(source, target) if s.metadata.name == bound]
+    for secret in _token_secrets(source, target):
+        value = (secret.data or {}).get("token")
+        if value and base64.b64decode(value).decode(errors="replace") == token:
+            held.append(secret)
+    return held
 
 
 def _revoke(source: Cluster, secrets: list[k8s.V1Secret], say: Say, why: str) -> None:
@@ -343,11 +398,15 @@ def bootstrap(
     """Let target import service accounts of source (in namespaces, or all), under rules, with a legacy
     token or, with expiration, one from the TokenRequest API. The credential names source's server as the
     kubeconfig does, or server, when target reaches source at another address."""
+    rules = rules or Policy()
+    opened = rules.allowed_remote_namespaces | (set(namespaces) & policy.SYSTEM_NAMESPACES)
+    rules = replace(rules, importing_cluster=target.name, allowed_remote_namespaces=frozenset(opened))
     _grant(source, target.name, namespaces, say)
+    _hold_to_policy(source, target.name, rules, say)
     if not namespaces:
         say(
             f"note: the importer may create tokens in every namespace of {where(source, 'source')} (a cluster "
-            "role binding; the hooks still refuse its system namespaces); narrow it with --namespace NAMESPACE"
+            "role binding), but those its admission policy refuses; narrow it with --namespace NAMESPACE"
         )
     place = where(source, "source")
     installed = _installed(target, source)
@@ -361,8 +420,8 @@ def bootstrap(
                 f"{format_time(expires) if expires else '?'} already exists in {place}")  # fmt: skip
         else:
             token = _new_bound_token(source, target.name, expiration, say)
-        bound = _bound_anchor(token)
-        stale = [a for a in anchors if a.metadata.name != bound] + _token_secrets(source, target.name)
+        # What the credential held before, unless kept: its other credentials keep theirs.
+        stale = _used_by(source, target.name, installed.token) if installed and installed.token != token else []
     else:
         current = _current_token(source, target.name)
         if current is None:
@@ -370,11 +429,10 @@ def bootstrap(
         else:
             token = current
             say(f'a token Secret for service account "{NS}/{target.name}" already exists in {place}')
-        stale = anchors
+        # The expiring token the credential held before, if any (long-lived tokens stay, as before).
+        previous = _used_by(source, target.name, installed.token) if installed else []
+        stale = [s for s in previous if s.type == importer.ANCHOR_TYPE]
     endpoint = ClusterEndpoint(server, source.endpoint.ca_pem) if server else source.endpoint
-    rules = rules or Policy()
-    opened = rules.allowed_remote_namespaces | (set(namespaces) & policy.SYSTEM_NAMESPACES)
-    rules = replace(rules, importing_cluster=target.name, allowed_remote_namespaces=frozenset(opened))
     _install_credential(target, source, token, say, endpoint, rules, expiration)
     _revoke(source, stale, say, "old ")
 
@@ -392,6 +450,8 @@ def rotate(
             f"run `kubemcsa bootstrap {target.context} {source.context}` first",
         )
     installed = _installed(target, source)
+    if installed is not None:  # what this credential held; the importer's other credentials keep theirs
+        old = _used_by(source, target.name, installed.token)
     endpoint = installed.endpoint if installed else source.endpoint
     if server:
         endpoint = ClusterEndpoint(server, source.endpoint.ca_pem)
@@ -424,6 +484,12 @@ def teardown(target: Cluster, source: Cluster, say: Say) -> None:
     for crb in cluster_bindings:
         delete(f'cluster role binding "{crb.metadata.name}"', place, say,
                lambda n=crb.metadata.name: rbac.delete_cluster_role_binding(n))  # fmt: skip
+    if _admission_policy_supported(source, place):
+        admission, name = k8s.AdmissionregistrationV1Api(source.api), importer.binding_name(target.name)
+        delete(f'validating admission policy binding "{name}"', place, say,
+               lambda: admission.delete_validating_admission_policy_binding(name))  # fmt: skip
+        delete(f'validating admission policy "{name}"', place, say,
+               lambda: admission.delete_validating_admission_policy(name))  # fmt: skip
     delete(f'service account "{NS}/{target.name}"', place, say,
            lambda: core.delete_namespaced_service_account(target.name, NS))  # fmt: skip
     with calling("list", "role bindings", place):

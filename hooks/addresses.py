@@ -5,6 +5,7 @@ addresses with its own cloud credentials; no Kubernetes API server lives there.
 """
 
 import ipaddress
+import socket
 from typing import Final
 
 #: (network, what it is), for messages.
@@ -17,19 +18,28 @@ BLOCKED_NETWORKS: Final = (
 
 #: The well-known NAT64 prefix (RFC 6052): its addresses reach the IPv4 address in their last 32 bits.
 NAT64: Final = ipaddress.ip_network("64:ff9b::/96")
+#: The local-use NAT64 prefix (RFC 8215), as a /48: the IPv4 address is in bytes 6-7 and 9-10 (RFC 6052).
+NAT64_LOCAL: Final = ipaddress.ip_network("64:ff9b:1::/48")
 
 
 def blocked(address: str) -> str | None:
     """What address is, if it is an IP address a credential may not name (None: allowed, or not an IP)."""
+    text = address.strip("[]").split("%", 1)[0]
     try:
-        ip = ipaddress.ip_address(address.strip("[]").split("%", 1)[0])
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(text)
     except ValueError:
-        return None
+        try:  # the other spellings the resolver takes for an IPv4 address: 2852039166, 0xa9fea9fe, 169.254.43518
+            ip = ipaddress.IPv4Address(socket.inet_aton(text))
+        except (OSError, ValueError):
+            return None
     if isinstance(ip, ipaddress.IPv6Address):  # an IPv4 address inside an IPv6 one reaches it too
         if ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
         elif ip in NAT64:
             ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        elif ip in NAT64_LOCAL:
+            packed = ip.packed
+            ip = ipaddress.IPv4Address(packed[6:8] + packed[9:11])
     for network, what in BLOCKED_NETWORKS:
         if ip.version == network.version and ip in network:
             return what

@@ -1,6 +1,7 @@
 """The Flask app: parses requests, calls the pure hook logic, maps errors to JSON and status codes."""
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from .customize import customize
 from .model import Credential, RemoteError, TokenIssuer, TokenSpec
 from .mutate import admit, parse_review, review_response
 from .settings import Settings
-from .sync import sync
+from .sync import CREDENTIAL_EXPIRING, sync
 from .token import IssuedToken, parse_time
 from .wire import BadRequest, Obj, mapping, require_mapping
 
@@ -125,6 +126,17 @@ def wrong_port_message(path: str, port: str, settings: Settings) -> str:
     )
 
 
+def credential_expiry_seconds(status: Obj) -> float | None:
+    """When the import's cluster credential expires (Unix time), +Inf if it does not, None if unknown (no
+    credential found): a credential made long-lived again must not keep its old expiry in the metrics."""
+    expires = parse_time(status.get("credentialExpirationTimestamp"))
+    if expires is not None:
+        return expires.timestamp()
+    conditions = status.get("conditions") or []
+    credential = next((c for c in conditions if c.get("type") == CREDENTIAL_EXPIRING), None)
+    return math.inf if credential is not None and credential.get("reason") == "CredentialDoesNotExpire" else None
+
+
 def _body() -> Obj:
     if not request.is_json:
         raise BadRequest(f"Content-Type must be application/json, got {request.content_type or 'none'!r}")
@@ -206,9 +218,8 @@ def create_app(settings: Settings | None = None, issuer: TokenIssuer | None = No
         cluster = mapping(mapping(body["parent"]).get("spec")).get("clusterName")
         if expires is not None and isinstance(cluster, str):
             metrics.TOKEN_EXPIRATION.labels(namespace, name, cluster).set(expires.timestamp())
-        credential_expires = parse_time(response["status"].get("credentialExpirationTimestamp"))
-        if credential_expires is not None and isinstance(cluster, str):
-            metrics.CREDENTIAL_EXPIRATION.labels(cluster).set(credential_expires.timestamp())
+        if isinstance(cluster, str) and (expiry := credential_expiry_seconds(response["status"])) is not None:
+            metrics.CREDENTIAL_EXPIRATION.labels(cluster).set(expiry)
         extra = {"kind": "ServiceAccountImport", "resync_after_seconds": response["resyncAfterSeconds"]}
         return response, outcome, namespace, name, extra
 

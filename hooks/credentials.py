@@ -2,7 +2,7 @@
 
 import base64
 import binascii
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -20,20 +20,44 @@ from .wire import Obj, mapping
 SERVICE_ACCOUNT_USER_PREFIX = "system:serviceaccount:"
 
 
-def identity(user: Obj) -> str | None:
-    """The user name a credential's user authenticates as, as far as it shows: its token's `sub` claim
-    (service-account tokens, legacy or not, carry it), else its client certificate's common name."""
+@dataclass(frozen=True)
+class Identity:
+    """Who a credential's user authenticates as, and for how long, as far as the credential shows."""
+
+    name: str | None
+    issued_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+def identity(user: Obj) -> Identity:
+    """A credential user's identity: its client certificate's (common name, validity), which the API server
+    checks before a token; else its token's (`sub`, `iat` and `exp` claims: service-account tokens carry
+    `sub`, those of the TokenRequest API also `iat` and `exp`)."""
+    certificate = _certificate(user)
+    if certificate is not None:
+        names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        value = names[0].value if names else None
+        return Identity(
+            value if isinstance(value, str) and value else None,
+            certificate.not_valid_before_utc,
+            certificate.not_valid_after_utc,
+        )
     token = user.get("token")
-    if isinstance(token, str) and token:
-        subject = (jwt_claims(token) or {}).get("sub")
-        return subject if isinstance(subject, str) and subject else None
+    if not isinstance(token, str) or not token:
+        return Identity(None)
+    subject = (jwt_claims(token) or {}).get("sub")
+    return Identity(
+        subject if isinstance(subject, str) and subject else None, jwt_issued_at(token), jwt_expires_at(token)
+    )
+
+
+def _certificate(user: Obj) -> x509.Certificate | None:
+    if not user.get("client-certificate-data"):
+        return None
     try:
-        pem = base64.b64decode(str(user.get("client-certificate-data") or ""), validate=True)
-        names = x509.load_pem_x509_certificate(pem).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return x509.load_pem_x509_certificate(base64.b64decode(str(user["client-certificate-data"]), validate=True))
     except (binascii.Error, ValueError):
         return None
-    value = names[0].value if names else None
-    return value if isinstance(value, str) and value else None
 
 
 def service_account_user(namespace: str, name: str) -> str:
@@ -71,16 +95,15 @@ def find_credential(secrets: Obj, cluster: str, settings: Settings) -> Credentia
         if what := addresses.blocked(host):
             raise KubeconfigError(f"its server {host} is in {what}, not a Kubernetes API server")
         rules = policy.parse(mapping(mapping(secret.get("metadata")).get("annotations")))
-        _, user = current_cluster_and_user(config)
-        token = user.get("token") if isinstance(user.get("token"), str) else ""
+        who = identity(current_cluster_and_user(config)[1])
         return Credential(
             secret=key,
             config=config,
             endpoint=cluster_endpoint,
             policy=rules,
-            identity=identity(user),
-            issued_at=jwt_issued_at(token) if token else None,
-            expires_at=jwt_expires_at(token) if token else None,
+            identity=who.name,
+            issued_at=who.issued_at,
+            expires_at=who.expires_at,
         )
     except (KubeconfigError, policy.PolicyError) as err:
         raise ImportFailure(
@@ -114,8 +137,10 @@ def allowed(namespace: str, spec: TokenSpec, credential: Credential) -> tuple[To
         raise ImportFailure(
             "NotAllowed",
             f'namespace "{spec.namespace}" of cluster "{spec.cluster}" is off limits: it holds the cluster\'s own '
-            f"system identities; an admin may open it (kubemcsa bootstrap --allow-remote-namespace "
-            f"{spec.namespace}, annotation {contract.ALLOWED_REMOTE_NAMESPACES_ANNOTATION} of {where})",
+            f"system identities; an admin may open it: run again the `kubemcsa bootstrap "
+            f"{rules.importing_cluster or '<this cluster>'} {spec.cluster}` that made {where}, with its flags and "
+            f"--allow-remote-namespace {spec.namespace} (which sets annotation "
+            f"{contract.ALLOWED_REMOTE_NAMESPACES_ANNOTATION}, and the source's admission policy)",
             revoke=True,
         )
     if not policy.namespace_allowed(rules, namespace):

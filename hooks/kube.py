@@ -7,6 +7,7 @@ each gunicorn worker ~17 MB of memory for these two calls (see bench/). The cred
 
 import base64
 import binascii
+import ipaddress
 import json
 import os
 import re
@@ -90,21 +91,39 @@ def _proxy(server: str) -> str | None:
     return None
 
 
-def blocked_resolution(server: str) -> str | None:
-    """Why server may not be dialled, if its host name resolves to an address a credential may not name
-    (a metadata server, the link-local range); None if it may, or if it does not resolve (the call then
-    fails as unreachable). Through a proxy, the proxy resolves: nothing to check here."""
-    host = urlsplit(server).hostname or ""
-    if _proxy(server) is not None or addresses.blocked(host):
-        return None  # literal addresses were checked with the credential
+class BlockedServer(ValueError):
+    """A server whose name resolves to an address a credential may not name; the message says which."""
+
+
+def pinned(server: str) -> tuple[str, str | None]:
+    """Where to dial server: (its URL with the address its name resolves to, the name) once that address
+    is checked, so that the connection goes where the check looked (no second lookup to answer otherwise);
+    (server, None) for an address, through a proxy (which resolves), or for a name that does not resolve
+    (the call then fails as unreachable). BlockedServer if the name resolves to a blocked address."""
+    parts = urlsplit(server)
+    host = parts.hostname or ""
+    if _proxy(server) is not None or addresses.blocked(host) or _is_address(host):
+        return server, None  # a blocked address was refused with the credential
     try:
-        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        found = socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        return None
+        return server, None
     for *_, sockaddr in found:
         if what := addresses.blocked(str(sockaddr[0])):
-            return f"its server {host} resolves to {sockaddr[0]}, in {what}, not a Kubernetes API server"
-    return None
+            raise BlockedServer(f"its server {host} resolves to {sockaddr[0]}, in {what}, not a Kubernetes API server")
+    if not found:
+        return server, None
+    address = str(found[0][4][0])
+    netloc = f"[{address}]" if ":" in address else address
+    return parts._replace(netloc=f"{netloc}:{parts.port or 443}").geturl(), host
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def pool_manager(
@@ -177,7 +196,7 @@ class KubernetesTokenIssuer:
         try:
             server = _checked_server(credential.endpoint.server)
             server_name = _checked_server_name(cluster.get("tls-server-name"))
-            manager = pool_manager(server, ssl_context(credential), server_name, self._timeout)
+            context = ssl_context(credential)
         except ValueError as err:  # our own messages only
             raise unusable(str(err)) from None
         unreachable = (
@@ -185,16 +204,20 @@ class KubernetesTokenIssuer:
             "check that the cluster is up and that the credential's server URL and CA are right"
         )
         if (failure := self._quiet.failure(server)) is not None:
-            manager.clear()
             raise RemoteError("RemoteUnreachable", unreachable.format(failure))
-        if (why := blocked_resolution(server)) is not None:
-            manager.clear()
-            raise unusable(why)
+        try:
+            dial, name = pinned(server)
+        except BlockedServer as err:
+            raise unusable(str(err)) from None
+        # Dialled at the checked address, the server is still verified by its name (or tls-server-name).
+        manager = pool_manager(server, context, server_name or name, self._timeout)
+        if name is not None:
+            headers["Host"] = urlsplit(server).netloc
         deadline = time.monotonic() + self._timeout
         try:
             response = manager.urlopen(
                 method,
-                server.rstrip("/") + path,
+                dial.rstrip("/") + path,
                 body=json.dumps(body) if body is not None else None,
                 headers=headers,
                 preload_content=False,

@@ -5,6 +5,7 @@ import json
 import time
 from pathlib import Path
 
+import yaml
 from kubernetes import client as k8s
 
 from bootstrap.credential import credential_secret_name
@@ -24,6 +25,7 @@ from tests.testbed.scenario import (
 from .helpers import GROUP, VERSION, hooks_later, ready, secret_data
 
 CONSENT = contract.IMPORTABLE_BY_ANNOTATION
+NS = contract.CREDENTIALS_NAMESPACE
 
 
 def claims(token_b64: str) -> dict:
@@ -36,10 +38,13 @@ def annotate_remote(bed: Bed, namespace: str, value: str | None) -> None:
     k8s.CoreV1Api(bed.api2).patch_namespaced_service_account("pod-lister", namespace, body)
 
 
-def test_policy_from_bootstrap_denies_and_allows_as_documented(testbed: Bed) -> None:
-    # cluster2 as "c2-strict" for cluster1: one namespace may import, consent required, 20 min, audience vault.
+def test_policy_from_bootstrap_denies_and_allows_as_documented(testbed: Bed, tmp_path: Path) -> None:
+    # cluster2 as "c2-strict" for cluster1 as "c1-strict" (an importer of its own: the source's admission policy
+    # is the importer's): one namespace may import, consent required, 20 min, audience vault.
+    pair = ["--kubeconfig", str(testbed.kubeconfig), "cluster1", "cluster2", "--target-name", "c1-strict",
+            "--source-name", "c2-strict"]  # fmt: skip
     kubemcsa(
-        "bootstrap", "--kubeconfig", str(testbed.kubeconfig), "cluster1", "cluster2", "--source-name", "c2-strict",
+        "bootstrap", *pair,
         "--allow-namespace", "strict-a", "--require-consent", "--max-expiration", "20m", "--allow-audience", "vault",
     )  # fmt: skip
     try:
@@ -57,8 +62,8 @@ def test_policy_from_bootstrap_denies_and_allows_as_documented(testbed: Bed) -> 
         testbed.driver().sync_parent("strict-a", "imp")
         condition = ready(testbed, "strict-a", "imp")
         assert (condition["status"], condition["reason"]) == ("False", "NoConsent")
-        assert f"{CONSENT} naming cluster1/strict-a" in condition["message"]
-        annotate_remote(testbed, "consent", "cluster1/strict-a")
+        assert f"{CONSENT} naming c1-strict/strict-a" in condition["message"]
+        annotate_remote(testbed, "consent", "c1-strict/strict-a")
         testbed.driver().sync_parent("strict-a", "imp")
         assert ready(testbed, "strict-a", "imp")["reason"] == "TokenIssued"
         token = claims(secret_data(testbed, "strict-a", "imp")["token"])
@@ -93,13 +98,21 @@ def test_policy_from_bootstrap_denies_and_allows_as_documented(testbed: Bed) -> 
         doctor = kubemcsa("doctor", "--kubeconfig", str(testbed.kubeconfig), "--context", "cluster1", check=False)
         section = doctor.stdout.split(f'"multicluster-service-account/{credential_secret_name("c2-strict")}"')[1]
         assert (
-            "policy: namespaces: strict-a; remote consent: required (as cluster1); max token lifetime: 1200s;"
+            "policy: namespaces: strict-a; remote consent: required (as c1-strict); max token lifetime: 1200s;"
             in section
         )
+
+        # The credential used without the hooks: the source's admission policy still caps the lifetime.
+        importer = tmp_path / "importer"
+        secret = k8s.CoreV1Api(testbed.api1).read_namespaced_secret(credential_secret_name("c2-strict"), NS)
+        importer.write_bytes(base64.b64decode(secret.data[contract.CREDENTIAL_CONFIG_KEY]))
+        testbed.tokens.add(yaml.safe_load(importer.read_text())["users"][0]["user"]["token"])
+        denied = kubectl(importer, "create", "token", "pod-lister", "-n", "consent", "--duration", "1h", check=False)
+        assert denied.returncode != 0
+        assert "may not create tokens valid for more than 1200 seconds" in denied.stderr
+        assert kubectl(importer, "create", "token", "pod-lister", "-n", "consent", "--duration", "20m").stdout
     finally:
-        k8s.CoreV1Api(testbed.api1).delete_namespaced_secret(
-            credential_secret_name("c2-strict"), contract.CREDENTIALS_NAMESPACE
-        )
+        kubemcsa("teardown", *pair)
 
 
 def test_metrics_show_the_expiry_of_a_real_import(testbed: Bed) -> None:

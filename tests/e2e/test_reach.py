@@ -96,7 +96,9 @@ def source_secrets(bed: Bed, target: str, kind: str) -> list[str]:
     return sorted(str(s.metadata.name) for s in items if s.type == kind)
 
 
-def test_the_importer_and_remote_system_namespaces_are_refused_until_the_policy_opens_them(testbed: Bed) -> None:
+def test_the_importer_and_remote_system_namespaces_are_refused_until_the_policy_opens_them(
+    testbed: Bed, tmp_path: Path
+) -> None:
     # As an attacker who may create imports in one namespace of cluster1, after a plain bootstrap.
     enable_namespace(testbed.api1, "attack")
     service_account_import(testbed.api1, "attack", "importer", "cluster2", NS, "cluster1")
@@ -115,9 +117,18 @@ def test_the_importer_and_remote_system_namespaces_are_refused_until_the_policy_
         refused = ready(testbed, "attack", "controllers")
         assert (refused["status"], refused["reason"]) == ("False", "NotAllowed")
         assert 'namespace "kube-system" of cluster "cluster2" is off limits' in refused["message"]
-        assert "kubemcsa bootstrap --allow-remote-namespace kube-system" in refused["message"]
+        assert "run again the `kubemcsa bootstrap cluster1 cluster2`" in refused["message"]
+        assert "--allow-remote-namespace kube-system" in refused["message"]
         for name in ("importer", "controllers"):
             assert imported_secret(testbed.api1, "attack", name) is None
+        # Nor may a copy of the credential, used without the hooks: the source's admission policy refuses it.
+        copied = importer_kubeconfig(testbed, "cluster2", tmp_path / "copied")
+        credential_token(testbed, "cluster2")
+        for namespace, name in ((NS, "cluster1"), ("kube-system", "default"), ("kube-public", "default"),
+                                ("kube-node-lease", "default")):  # fmt: skip
+            denied = kubectl(copied, "create", "token", name, "-n", namespace, check=False)
+            assert denied.returncode != 0 and "denied request" in denied.stderr, (namespace, name)
+            assert "the importer of cluster cluster1 may not create tokens of" in denied.stderr
 
         doctor = kubemcsa("doctor", "--kubeconfig", str(testbed.kubeconfig), "--context", "cluster1", check=False)
         assert doctor.returncode == 1
@@ -131,6 +142,7 @@ def test_the_importer_and_remote_system_namespaces_are_refused_until_the_policy_
         ).stdout  # fmt: skip
         assert "note: the importer may create tokens in every namespace" in opened
         assert "remote system namespaces: kube-system opened" in opened
+        assert 'updated validating admission policy "multicluster-service-account-importer-cluster1"' in opened
         with counted_hooks(testbed) as (driver, issuer):
             driver.sync_parent("attack", "controllers")
             driver.sync_parent("attack", "importer")
@@ -139,6 +151,9 @@ def test_the_importer_and_remote_system_namespaces_are_refused_until_the_policy_
         token = base64.b64decode(secret_data(testbed, "attack", "controllers")["token"]).decode()
         assert claims(token)["sub"] == "system:serviceaccount:kube-system:default"
         assert ready(testbed, "attack", "importer")["reason"] == "NotAllowed"
+        assert kubectl(copied, "create", "token", "default", "-n", "kube-system").stdout.count(".") == 2
+        for namespace, name in ((NS, "cluster1"), ("kube-public", "default")):
+            assert kubectl(copied, "create", "token", name, "-n", namespace, check=False).returncode != 0
     finally:
         kubemcsa("bootstrap", "--kubeconfig", str(testbed.kubeconfig), "cluster1", "cluster2")  # the default policy
         group = k8s.CustomObjectsApi(testbed.api1)
@@ -243,3 +258,17 @@ def test_an_expiring_credential_works_says_when_it_expires_and_rotate_renews_it(
 
 def format_time_of(seconds: int) -> str:
     return format_time(datetime.fromtimestamp(seconds, UTC))
+
+
+def test_a_token_request_that_fails_leaves_no_anchor(testbed: Bed) -> None:
+    pair = ["--kubeconfig", str(testbed.kubeconfig), "cluster1", "cluster2", "--target-name", "c1-long",
+            "--source-name", "c2-long"]  # fmt: skip
+    try:
+        # More than the TokenRequest API's 2^32 seconds: the API server refuses it.
+        failed = kubemcsa("bootstrap", *pair, "--credential-expiration", "50000d", check=False)
+        assert failed.returncode == 1 and len(failed.stderr.strip().splitlines()) == 1
+        assert failed.stderr.startswith(f'error: cannot create a token for service account "{NS}/c1-long"')
+        assert "created credential anchor Secret" in failed.stdout and "Traceback" not in failed.stderr
+        assert source_secrets(testbed, "c1-long", importer.ANCHOR_TYPE) == []
+    finally:
+        kubemcsa("teardown", *pair)

@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from hooks import create_app
-from hooks.app import Refusals
+from hooks.app import Refusals, credential_expiry_seconds
 from hooks.model import Credential, RemoteError, TokenSpec
 from hooks.token import IssuedToken
 from hooks.wire import Obj
@@ -328,3 +328,10 @@ def test_a_refused_sync_holds_no_sync_slot(issuer: FakeIssuer) -> None:
 def test_without_a_webhook_port_one_port_serves_every_path(client: FlaskClient, path: str) -> None:
     assert _post(client, path, WEBHOOK_PORT)[0] == 200
     assert _post(client, path, HOOKS_PORT)[0] == 200
+
+
+def test_credential_expiry_for_the_metric() -> None:
+    assert credential_expiry_seconds({"credentialExpirationTimestamp": "2027-02-26T12:00:00Z"}) == 1803643200.0
+    never = {"conditions": [{"type": "CredentialExpiringSoon", "reason": "CredentialDoesNotExpire"}]}
+    assert credential_expiry_seconds(never) == float("inf")
+    assert credential_expiry_seconds({"conditions": [{"type": "Ready", "reason": "ClusterNotBootstrapped"}]}) is None

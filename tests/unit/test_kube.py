@@ -373,3 +373,24 @@ def test_a_server_name_that_resolves_to_a_metadata_address_is_never_dialled(
     assert state.requests == []
     # A name that resolves elsewhere is dialled as before.
     assert issuer().request_token(credential(url), SPEC).token == TOKEN
+
+
+def test_a_server_name_is_resolved_once_and_dialled_at_the_checked_address(
+    remote: tuple[str, Remote], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, state = remote
+    port = url.rsplit(":", 1)[1]
+    real, asked = socket.getaddrinfo, []
+
+    def resolve(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host == "remote.example":
+            asked.append(host)
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", int(port)))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    # No tls-server-name: the certificate is verified for the server's own name, though dialled by address.
+    token = issuer().request_token(credential(f"https://remote.example:{port}", tls_server_name=None), SPEC)
+    assert token.token == TOKEN and asked == ["remote.example"]
+    [request] = state.requests
+    assert request["headers"]["Host"] == f"remote.example:{port}"

@@ -1,11 +1,16 @@
 """kubemcsa's pure parts: flags, durations, and the objects it makes for an expiring importer token."""
 
+from datetime import timedelta
+
 import pytest
 
-from bootstrap import cli, importer
+from bootstrap import cli, doctor, importer
 from bootstrap.export import parse_duration
 from bootstrap.kube import CommandError
+from hooks.model import Credential
 from hooks.policy import Policy
+
+from .fakes import ENDPOINT, NOW
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90d", 7776000), ("1d12h", 129600), ("10m", 600), ("3600s", 3600)])
@@ -55,3 +60,19 @@ def test_rotate_and_bootstrap_take_credential_expiration() -> None:
     for command in ("bootstrap", "rotate"):
         args = cli.build_parser().parse_args([command, "c1", "c2", "--credential-expiration", "90d"])
         assert args.credential_expiration == "90d"
+
+
+@pytest.mark.parametrize(
+    ("later", "level", "text"),
+    [(timedelta(0), "info", "expires at 2027-02-27T12:00:00Z"), (timedelta(days=70), "warn", "(in 20d0h)"),
+     (timedelta(days=90), "FAIL", "expired at 2027-02-27T12:00:00Z"), (None, "info", "does not expire")],
+)  # fmt: skip
+def test_doctor_warns_of_a_credential_near_its_expiry_and_fails_once_expired(
+    later: timedelta | None, level: str, text: str
+) -> None:
+    expires = NOW + timedelta(days=90) if later is not None else None
+    credential = Credential("ns/cluster-c2", {}, ENDPOINT, issued_at=NOW, expires_at=expires)
+    said = doctor.expiry_report(credential, "c2", NOW + (later or timedelta(0)))
+    assert said[0] == level and text in said[1]
+    if level != "info":
+        assert "renew it with `kubemcsa rotate <this cluster> c2`" in said[1]

@@ -6,10 +6,11 @@ import json
 from datetime import timedelta
 
 import pytest
+from cryptography import x509
 
 from bootstrap.credential import credential_secret
 from hooks import addresses, contract
-from hooks.credentials import credential_warning_at, identity
+from hooks.credentials import Identity, credential_warning_at, identity
 from hooks.kubeconfig import ClusterEndpoint
 from hooks.model import Credential
 from hooks.pki import issue, new_ca
@@ -81,7 +82,8 @@ def test_remote_system_namespaces_are_off_limits_until_the_policy_opens_them(nam
     assert outcome == "NotAllowed" and not issuer.calls
     message = ready(response)["message"]
     assert f'namespace "{namespace}" of cluster "cluster2" is off limits' in message
-    assert f"kubemcsa bootstrap --allow-remote-namespace {namespace}" in message
+    assert "run again the `kubemcsa bootstrap <this cluster> cluster2`" in message
+    assert f"--allow-remote-namespace {namespace} (which sets annotation" in message
     opened = importer_credential(**{contract.ALLOWED_REMOTE_NAMESPACES_ANNOTATION: f"{namespace}, kube-public"})
     _, outcome, _ = run(opened, namespace, "default")
     assert outcome == "TokenIssued"
@@ -117,19 +119,27 @@ def test_a_credential_naming_a_metadata_or_link_local_address_is_refused(server:
     ("address", "blocked"),
     [("169.254.169.254", True), ("10.0.0.1", False), ("127.0.0.1", False), ("fd00:ec2::254", True),
      ("fd00:ec2::253", False), ("fe80::1%eth0", True), ("[fe80::1]", True), ("kubernetes.default", False),
-     ("100.100.100.201", False), ("::1", False)],
+     ("100.100.100.201", False), ("::1", False), ("2852039166", True), ("0xa9fea9fe", True),
+     ("0251.0376.0251.0376", True), ("169.254.43518", True), ("169.0xfe.169.254", True),
+     ("64:ff9b:1:a9fe:a9:fe00::", True), ("64:ff9b:1:a00:1:100::", False), ("2130706433", False),
+     ("cluster2.example", False)],
 )  # fmt: skip
 def test_blocked_addresses(address: str, blocked: bool) -> None:
     assert (addresses.blocked(address) is not None) is blocked
 
 
-def test_identity_is_the_tokens_subject_or_the_certificates_common_name() -> None:
-    assert identity({"token": legacy_token(IMPORTER)}) == IMPORTER
-    assert identity({"token": "not-a-jwt"}) is None
+def test_identity_is_the_certificates_common_name_or_the_tokens_subject() -> None:
+    assert identity({"token": legacy_token(IMPORTER)}) == Identity(IMPORTER)
+    assert identity({"token": "not-a-jwt"}) == Identity(None)
+    expiring = jwt(NOW, NOW + timedelta(days=90), IMPORTER)
+    assert identity({"token": expiring}) == Identity(IMPORTER, NOW, NOW + timedelta(days=90))
     pair = issue(new_ca("test-ca"), "system:serviceaccount:ops:robot", hosts=())
+    cert = x509.load_pem_x509_certificate(pair.cert_pem)
     user = {"client-certificate-data": base64.b64encode(pair.cert_pem).decode(), "client-key-data": "x"}
-    assert identity(user) == "system:serviceaccount:ops:robot"
-    assert identity({"client-certificate-data": "bm90IGEgY2VydA=="}) is None
+    # The API server checks a client certificate before a token: its name and validity win.
+    for who in (identity(user), identity({**user, "token": expiring})):
+        assert who == Identity("system:serviceaccount:ops:robot", cert.not_valid_before_utc, cert.not_valid_after_utc)
+    assert identity({"client-certificate-data": "bm90IGEgY2VydA=="}) == Identity(None)
 
 
 def test_a_credential_that_does_not_expire_says_so() -> None:
