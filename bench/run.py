@@ -44,6 +44,7 @@ from hooks.settings import utc_now
 from hooks.token import format_time
 from hooks.wire import Obj
 from tests.testbed.bed import Bed, NodeEnvironment, running_bed
+from tests.testbed.burst import FLAGS, remove, run_burst, token_requests
 from tests.testbed.cluster import REPO, free_port
 from tests.testbed.hooks_server import gunicorn_hooks
 from tests.testbed.scenario import enable_namespace, eventually, pod_lister, point_webhook_at, service_account_import
@@ -51,7 +52,7 @@ from tests.testbed.scenario import enable_namespace, eventually, pod_lister, poi
 from .node import bench_pod_start, bench_remote_outage
 from .rows import QUICK, Row, table
 
-STEPS = ("admission", "sync", "api-server", "scale")
+STEPS = ("admission", "sync", "api-server", "scale", "burst")
 #: Steps on the real node (as root, in the test bed's network namespace), on a second bed.
 NODE_STEPS = ("pod-start", "remote-outage")
 ONLY = [step.strip() for step in os.environ.get("BENCH_ONLY", "").split(",") if step.strip()] or [*STEPS, *NODE_STEPS]
@@ -92,19 +93,6 @@ def wrk(url: str, body: Path, seconds: int = SECONDS, connections: int = CONNECT
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     return Load(rps, percentile["50"], percentile["99"], requests, errors)
-
-
-def metrics(bed: Bed) -> str:
-    context = ssl.create_default_context(cadata=bed.files.ca.read_text())
-    with urllib.request.urlopen(f"{bed.hooks.url}/metrics", context=context, timeout=10) as response:  # noqa: S310
-        return str(response.read().decode())
-
-
-def token_requests(bed: Bed) -> float:
-    pattern = (
-        r'^multicluster_service_account_token_requests_total\{cluster="cluster2",outcome="[A-Za-z]+"\} ([\d.e+]+)$'
-    )
-    return sum(float(v) for v in re.findall(pattern, metrics(bed), re.M))
 
 
 def peak_worker_rss_mb(master: int) -> float:
@@ -354,7 +342,7 @@ def bench_scale(bed: Bed, rows: list[Row]) -> None:
     k8s.CoreV1Api(bed.api1).create_namespace({"metadata": {"name": "scale"}})
     names = [f"imp-{i:04d}" for i in range(IMPORTS)]
     before = token_requests(bed)
-    driver = bed.driver().start()
+    driver = bed.driver(qps=None).start()  # the hooks' own capacity: no client-side limit (see burst)
     try:
         started = time.monotonic()
         for i, name in enumerate(names):
@@ -388,6 +376,38 @@ def bench_scale(bed: Bed, rows: list[Row]) -> None:
     ]
 
 
+#: The real Metacontroller v4.17.2 with its default flags, as measured by hand for issue #14: 300 new imports
+#: all Ready in about 180 s.
+REAL_DEFAULTS_READY_PER_SECOND = 300 / 180
+
+
+def bench_burst(bed: Bed, rows: list[Row]) -> None:
+    sizes = (100,) if QUICK else (100, 1000)
+    for flags in FLAGS:
+        qps, burst, workers = FLAGS[flags]
+        for size in sizes:
+            namespace = f"burst-{flags}-{size}"
+            say(f"  {size} new imports, Metacontroller {flags} (--client-go-qps={qps:g} --client-go-burst={burst} "
+                f"--workers={workers}) ...")  # fmt: skip
+            result = run_burst(bed, namespace, size, flags)
+            remove(bed, namespace)
+            label = f"burst of {size}, {flags} (qps {qps:g}, burst {burst}, {workers} workers)"
+            rate = size / result.ready_seconds
+            rows += [
+                Row(f"{label}: all Ready after", result.ready_seconds, f"s ({rate:.2g} a second)"),
+                Row(f"{label}: a renewal falling due in it, made after", result.renewal_delay,
+                    "s", f"< {result.margin:.0f} s (the margin)", result.renewal_delay < result.margin),
+                Row(f"{label}: renewal done or alerted before expiry", float(result.alert_before_expiry), "",
+                    "1", result.alert_before_expiry),
+                Row(f"{label}: TokenRequests", result.token_requests, "", f"= {size + 1}",
+                    result.token_requests == size + 1),
+            ]  # fmt: skip
+            if flags == "defaults" and size == sizes[-1]:
+                ratio = rate / REAL_DEFAULTS_READY_PER_SECOND
+                rows.append(Row(f"{label}: Ready rate / the real Metacontroller's at its defaults (1.7 a second)",
+                                ratio, "", "0.67 to 1.5", 1 / 1.5 <= ratio <= 1.5))  # fmt: skip
+
+
 def main() -> int:
     # The driver logs each failed sync; the remote-outage part makes thousands (its rows count them).
     logging.getLogger("tests.testbed.metacontroller").setLevel(logging.ERROR)
@@ -406,7 +426,8 @@ def main() -> int:
                 for step, run in (("admission", lambda: bench_admission(bed, work, rows)),
                                   ("sync", lambda: bench_sync(bed, work, rows)),
                                   ("api-server", lambda: bench_api_server(bed, work, rows)),
-                                  ("scale", lambda: bench_scale(bed, rows))):  # fmt: skip
+                                  ("scale", lambda: bench_scale(bed, rows)),
+                                  ("burst", lambda: bench_burst(bed, rows))):  # fmt: skip
                     if step in ONLY:
                         say(f"benchmark: {step} ...")
                         run()

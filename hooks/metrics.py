@@ -36,6 +36,15 @@ TOKEN_EXPIRATION = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+TOKEN_RENEWAL = Gauge(
+    "token_renewal_timestamp_seconds",
+    "When the token in each import's Secret is due for renewal (Unix time), as of the import's last sync that "
+    "had a token; a renewal overdue by more than a minute means Metacontroller has not synced it in time.",
+    ["namespace", "name", "cluster"],
+    namespace=NAMESPACE,
+    multiprocess_mode="mostrecent",
+)
+
 CREDENTIAL_EXPIRATION = Gauge(
     "credential_expiration_timestamp_seconds",
     "When the importer token in each cluster credential expires (Unix time), as of the last sync of an "

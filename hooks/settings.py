@@ -38,6 +38,10 @@ class Settings:
     credentials_namespace: str = contract.CREDENTIALS_NAMESPACE
     #: Renew a token once this fraction of the lifetime the remote server granted has passed.
     renew_fraction: float = 0.8
+    #: ... or earlier, to leave at least this long before expiry for the renewal: Metacontroller's queue can
+    #: hold a renewal back behind a burst of new imports (see the README's sizing). Never before half the
+    #: lifetime.
+    renew_margin_seconds: float = 300.0
     #: Total timeout of each call to a remote cluster (connect and read), inside the sync hook's 8 s.
     remote_timeout_seconds: float = 4.0
     #: Bounds of the retry delay after a failure; the delay doubles while the failure lasts. After a
@@ -89,6 +93,8 @@ class Settings:
     def validate(self) -> None:
         if not 0.1 <= self.renew_fraction <= 0.95:
             raise ValueError(f"{ENV_PREFIX}RENEW_FRACTION must be between 0.1 and 0.95, got {self.renew_fraction}")
+        if self.renew_margin_seconds < 0:
+            raise ValueError(f"{ENV_PREFIX}RENEW_MARGIN_SECONDS must be 0 or more, got {self.renew_margin_seconds}")
         if not 0 < self.retry_min_seconds <= self.retry_max_seconds:
             raise ValueError(
                 f"{ENV_PREFIX}RETRY_MIN_SECONDS must be positive and at most {ENV_PREFIX}RETRY_MAX_SECONDS"

@@ -206,6 +206,10 @@ def _credential_condition(parent: Parent, credential: Credential | None, now: da
     return [_condition(parent, value, reason, message, now, CREDENTIAL_EXPIRING)]
 
 
+def _renew_at(token: IssuedToken, settings: Settings) -> datetime:
+    return token.renew_at(settings.renew_fraction, settings.renew_margin_seconds)
+
+
 def _retry_after(condition: Condition, now: datetime, settings: Settings) -> float:
     """Doubling delays while a failure lasts: the delay is as long as the failure has lasted."""
     since = parse_time(condition["lastTransitionTime"]) or now
@@ -232,7 +236,7 @@ def sync(request: Obj, issuer: TokenIssuer, settings: Settings) -> tuple[SyncRes
         credential = find_credential(related_secrets, spec.cluster, settings)
         spec, note = allowed(parent.namespace, spec, credential)
         source = _source(spec, credential)
-        if current is not None and current[1] == source and now < current[0].renew_at(settings.renew_fraction):
+        if current is not None and current[1] == source and now < _renew_at(current[0], settings):
             token = current[0]
             outcome = "TokenCurrent"
         else:
@@ -246,7 +250,7 @@ def sync(request: Obj, issuer: TokenIssuer, settings: Settings) -> tuple[SyncRes
         return _failed(parent, failure, observed, current, credential, now, settings), failure.reason
 
     desired = _desired_secret(parent, spec, credential, token)
-    renew_at = token.renew_at(settings.renew_fraction)
+    renew_at = _renew_at(token, settings)
     message = (
         f'token of service account "{spec.namespace}/{spec.name}" of cluster "{spec.cluster}" is in Secret '
         f'"{desired["metadata"]["name"]}"; it expires at {format_time(token.expires_at)} '
@@ -283,7 +287,7 @@ def _failed(
         until = format_time(token.expires_at)
         message += f'; Secret "{names.secret_name(parent.name)}" keeps the previous token until {until}'
     ready = _condition(parent, False, failure.reason, message, now)
-    if token is not None and now >= token.renew_at(settings.renew_fraction):
+    if token is not None and now >= _renew_at(token, settings):
         expiring = _condition(
             parent, True, "RenewalFailing",
             f"the token expires at {format_time(token.expires_at)} and renewing it keeps failing ({failure.reason})",

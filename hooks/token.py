@@ -17,9 +17,13 @@ class IssuedToken:
     issued_at: datetime
     expires_at: datetime
 
-    def renew_at(self, fraction: float) -> datetime:
-        """The moment when fraction of the lifetime the server granted has passed."""
-        return self.issued_at + (self.expires_at - self.issued_at) * fraction
+    def renew_at(self, fraction: float, margin_seconds: float = 0.0) -> datetime:
+        """When to renew: once fraction of the lifetime the server granted has passed, or earlier, so as to
+        leave at least margin_seconds before expiry for the renewal to happen in (a queue of syncs can delay
+        it). The margin takes at most half the lifetime, so that a short token is not renewed at every sync."""
+        lifetime = self.expires_at - self.issued_at
+        margin = min(timedelta(seconds=margin_seconds), lifetime / 2)
+        return self.expires_at - max(lifetime * (1 - fraction), margin)
 
     def __repr__(self) -> str:  # never print the token itself
         return f"IssuedToken(issued_at={format_time(self.issued_at)}, expires_at={format_time(self.expires_at)})"

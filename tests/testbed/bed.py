@@ -32,7 +32,7 @@ from hooks.pki import KeyPair, issue, write_private
 from .cluster import ControlPlane, ControlPlaneError, free_port, start_clusters
 from .hooks_server import ServingFiles, gunicorn_hooks
 from .isolated import ENV_IMAGES, ENV_NETNS, ENV_NODE_BIN, ENV_NODE_IP
-from .metacontroller import CompositeControllerDriver
+from .metacontroller import DEFAULT_BURST, DEFAULT_QPS, DEFAULT_WORKERS, CompositeControllerDriver
 from .node import Node
 from .scenario import (
     CA_SECRET,
@@ -141,15 +141,21 @@ class Bed:
     #: Every token seen, to check that none reaches the hooks' log.
     tokens: set[str] = field(default_factory=set)
 
-    def driver(self, service_url: str | None = None, workers: int = 5) -> CompositeControllerDriver:
+    def driver(
+        self,
+        service_url: str | None = None,
+        workers: int = DEFAULT_WORKERS,
+        qps: float | None = DEFAULT_QPS,
+        burst: int = DEFAULT_BURST,
+    ) -> CompositeControllerDriver:
         """Metacontroller's stand-in for cluster1, with the CompositeController as installed, calling the
         hooks through their Service (with the node), at gunicorn's address, or at service_url, with
-        workers sync workers (Metacontroller's --workers)."""
+        Metacontroller's --workers, --client-go-qps and --client-go-burst (its defaults unless given)."""
         controller = k8s.CustomObjectsApi(self.api1).get_cluster_custom_object(
             "metacontroller.k8s.io", "v1alpha1", "compositecontrollers", f"{contract.PLURAL}.{contract.GROUP}"
         )
         url = service_url or (None if self.node else self.hooks.url)
-        return CompositeControllerDriver(controller, self.api1, url, workers=workers)
+        return CompositeControllerDriver(controller, self.api1, url, workers=workers, qps=qps, burst=burst)
 
     def remember(self, secret: k8s.V1Secret) -> None:
         token = base64.b64decode((secret.data or {}).get(contract.TOKEN_KEY, "")).decode()

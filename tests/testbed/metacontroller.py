@@ -16,7 +16,18 @@ metacontroller/metacontroller (pkg/controller/composite, pkg/controller/common, 
   with a three-way merge of observed, last-applied and desired;
 - writes `status` (with `observedGeneration`) through the status subresource when it changed;
 - decodes responses strictly (unknown fields are errors), treats non-200 as a failure (no writes,
-  requeue with exponential backoff), and honours `resyncAfterSeconds`.
+  requeue with exponential backoff), and honours `resyncAfterSeconds`;
+- keeps the customize hook's answer for a parent's uid and generation for 20 minutes;
+- writes status as AtomicStatusUpdate does: a fresh GET of the parent, then an update of the status
+  subresource only if the live status differs;
+- is bound by Metacontroller's **client-side rate limit**: every API call it makes (the fresh GET and the
+  writes, child creates, updates, deletes and adoption patches, and the informers' lists) takes a token
+  from a bucket of `burst` tokens refilled at `qps` a second (client-go's token bucket;
+  `--client-go-qps=5 --client-go-burst=10` by default, `qps`/`burst` here, `workers` for `--workers`);
+- in background mode (`start()`), reads as Metacontroller's informers do: parents and Secrets (children
+  and related objects) come from the watches' view, as last observed, not read fresh; so a sync that
+  follows its own write closely may see the object from before it (a create then gets 409, tolerated,
+  as Metacontroller swallows AlreadyExists). `sync_parent` called on its own reads fresh (a synced cache).
 
 It reaches `hooks.*.webhook.service` as Metacontroller does, at `<protocol>://<service>.<namespace>:<port>`
 through the Service's ClusterIP (kube-proxy on the test bed's node), verifying the certificate for that
@@ -26,7 +37,8 @@ given the hooks' loopback address (`service_url`).
 
 Not implemented, because this project does not rely on them: releasing owned children whose labels
 stopped matching, finalize hooks, `Retry-After` on 429, list merging by keys in
-the three-way merge (Secrets have no lists), and the customize cache.
+the three-way merge (Secrets have no lists), the status update's retries on conflict (a conflict here
+waits for the next sync), the event recorder (its own client and limit), and discovery.
 """
 
 import base64
@@ -49,6 +61,8 @@ from kubernetes import client as k8s
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
+from .ratelimit import TokenBucket
+
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
@@ -57,6 +71,11 @@ CONTROLLER_UID = "controller-uid"
 RESPONSE_FIELDS = {"status", "children", "resyncAfterSeconds", "finalized"}
 CUSTOMIZE_FIELDS = {"relatedResources"}
 BACKOFF_BASE, BACKOFF_MAX = 0.005, 1000.0
+#: Metacontroller's flags and their defaults (pkg/cmd/metacontroller/main.go): --client-go-qps,
+#: --client-go-burst, --workers.
+DEFAULT_QPS, DEFAULT_BURST, DEFAULT_WORKERS = 5.0, 10, 5
+#: How long Metacontroller keeps a customize hook's answer for a parent's (uid, generation).
+CUSTOMIZE_CACHE_SECONDS = 20 * 60
 
 
 class _HTTPSConnection(http.client.HTTPSConnection):
@@ -144,9 +163,20 @@ def three_way_merge(observed: Any, last_applied: Any, desired: Any) -> Any:
 
 
 class CompositeControllerDriver:
-    def __init__(self, controller: Obj, api: k8s.ApiClient, service_url: str | None = None, workers: int = 5) -> None:
-        #: Sync workers in background mode; Metacontroller's --workers defaults to 5.
+    def __init__(
+        self,
+        controller: Obj,
+        api: k8s.ApiClient,
+        service_url: str | None = None,
+        workers: int = DEFAULT_WORKERS,
+        qps: float | None = DEFAULT_QPS,
+        burst: int = DEFAULT_BURST,
+    ) -> None:
+        #: Sync workers in background mode (--workers).
         self.workers = workers
+        #: The client-side rate limit of Metacontroller's API client (--client-go-qps, --client-go-burst; qps
+        #: None: none): every API call Metacontroller makes takes a token, the reads its informers answer do not.
+        self.limiter = TokenBucket(qps, burst)
         self.controller = controller
         self.spec: Obj = controller["spec"]
         self.api = api
@@ -161,6 +191,7 @@ class CompositeControllerDriver:
         self.update_method = child.get("updateStrategy", {}).get("method", "OnDelete")
         self.child_key = _child_key("Secret", "v1")
         self._ssl: dict[str, ssl.SSLContext] = {}
+        self._cluster_ips: dict[str, str] = {}
         # Background mode.
         self._queue: list[tuple[float, str]] = []
         self._due: dict[str, float] = {}
@@ -173,6 +204,12 @@ class CompositeControllerDriver:
         self._threads: list[threading.Thread] = []
         self.syncs = 0
         self.errors: list[str] = []
+        # The informers' view (background mode): parents and Secrets as last observed, keyed namespace/name.
+        self._parents: dict[str, Obj] = {}
+        self._secrets: dict[str, Obj] = {}
+        self._informed = False
+        self._listed: set[Any] = set()
+        self._customized: dict[tuple[str, object], tuple[float, Obj]] = {}
 
     # -- hooks --------------------------------------------------------------------------------------
 
@@ -201,10 +238,13 @@ class CompositeControllerDriver:
         service = webhook.get("service")
         if webhook.get("url") or self.service_url or not service:
             return None
-        cluster_ip = self.core.read_namespaced_service(service["name"], service["namespace"]).spec.cluster_ip
-        if not cluster_ip or cluster_ip == "None":
-            raise SyncError(f"service {service['namespace']}/{service['name']} has no ClusterIP")
-        return str(cluster_ip)
+        key = f"{service['namespace']}/{service['name']}"
+        if key not in self._cluster_ips:  # once: DNS, not Metacontroller's API client, would answer it
+            cluster_ip = self.core.read_namespaced_service(service["name"], service["namespace"]).spec.cluster_ip
+            if not cluster_ip or cluster_ip == "None":
+                raise SyncError(f"service {key} has no ClusterIP")
+            self._cluster_ips[key] = str(cluster_ip)
+        return self._cluster_ips[key]
 
     def _post(self, webhook: Obj, url: str, body: bytes) -> tuple[int, bytes]:
         timeout = _duration_seconds(webhook.get("timeout"))
@@ -275,10 +315,20 @@ class CompositeControllerDriver:
         )
         return obj
 
+    def _customize(self, parent: Obj) -> Obj:
+        """The customize hook's answer, kept for the parent's uid and generation for 20 minutes."""
+        key = (parent["metadata"]["uid"], parent["metadata"].get("generation"))
+        cached = self._customized.get(key)
+        if cached is not None and time.monotonic() - cached[0] < CUSTOMIZE_CACHE_SECONDS:
+            return cached[1]
+        response = self.call_hook("customize", {"controller": self.controller, "parent": parent}, CUSTOMIZE_FIELDS)
+        self._customized[key] = (time.monotonic(), response)
+        return response
+
     def _related(self, parent: Obj) -> Obj:
         if "customize" not in self.spec["hooks"]:
             return {}
-        response = self.call_hook("customize", {"controller": self.controller, "parent": parent}, CUSTOMIZE_FIELDS)
+        response = self._customize(parent)
         related: Obj = {}
         selections: list[tuple[str, dict[str, str]]] = []
         self._selections[f"{parent['metadata']['namespace']}/{parent['metadata']['name']}"] = selections
@@ -299,7 +349,16 @@ class CompositeControllerDriver:
         return related
 
     def _list_secrets(self, namespace: str, selector: str | None) -> list[Obj]:
-        """Secrets as the API server wrote them (raw JSON, as Metacontroller's unstructured objects)."""
+        """Secrets as the API server wrote them (raw JSON, as Metacontroller's unstructured objects); in
+        background mode, as the informer last observed them."""
+        if self._informed:
+            wanted = dict(part.split("=", 1) for part in selector.split(",")) if selector else {}
+            return [
+                copy.deepcopy(obj)
+                for obj in list(self._secrets.values())
+                if obj["metadata"].get("namespace") == namespace
+                and all((obj["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())
+            ]
         response = self.core.list_namespaced_secret(namespace, label_selector=selector, _preload_content=False)
         items: list[Obj] = json.loads(response.data)["items"]
         for item in items:
@@ -330,6 +389,7 @@ class CompositeControllerDriver:
             controller = next((r for r in refs if r.get("controller")), None)
             if controller is None:
                 refs.append(self._owner_reference(parent))
+                self.limiter.take()
                 response = self.core.patch_namespaced_secret(
                     secret["metadata"]["name"],
                     meta["namespace"],
@@ -346,12 +406,18 @@ class CompositeControllerDriver:
 
     def sync_parent(self, namespace: str, name: str) -> SyncResult | None:
         """One reconcile of a parent, as Metacontroller's syncParentObject; None if it is gone."""
-        try:
-            parent = self.get_parent(namespace, name)
-        except ApiException as err:
-            if err.status == 404:
+        if self._informed:
+            cached = self._parents.get(f"{namespace}/{name}")
+            if cached is None:
                 return None
-            raise
+            parent = copy.deepcopy(cached)
+        else:
+            try:
+                parent = self.get_parent(namespace, name)
+            except ApiException as err:
+                if err.status == 404:
+                    return None
+                raise
         deleting = bool(parent["metadata"].get("deletionTimestamp"))
         observed = self._claim_children(parent)
         request = {
@@ -388,6 +454,7 @@ class CompositeControllerDriver:
             desired[f"{child['metadata']['namespace']}/{child['metadata']['name']}"] = child
         for key, child in observed.items():
             if key not in desired and not child["metadata"].get("deletionTimestamp"):
+                self.limiter.take()
                 self.core.delete_namespaced_secret(
                     child["metadata"]["name"],
                     child["metadata"]["namespace"],
@@ -401,6 +468,7 @@ class CompositeControllerDriver:
                 new = copy.deepcopy(child)
                 new["metadata"].setdefault("annotations", {})[LAST_APPLIED] = applied
                 new["metadata"]["ownerReferences"] = [self._owner_reference(parent)]
+                self.limiter.take()
                 _tolerate(409, lambda new=new: self.core.create_namespaced_secret(new["metadata"]["namespace"], new))
                 continue
             current = observed[key]
@@ -408,17 +476,28 @@ class CompositeControllerDriver:
             merged = three_way_merge(current, last, child)
             merged["metadata"].setdefault("annotations", {})[LAST_APPLIED] = applied
             if merged != current and self.update_method in ("InPlace", "RollingInPlace"):
+                self.limiter.take()
                 self.core.replace_namespaced_secret(
                     current["metadata"]["name"], current["metadata"]["namespace"], merged
                 )
 
     def _write_status(self, parent: Obj, status: Obj | None) -> None:
+        """As Metacontroller's AtomicStatusUpdate: a fresh GET of the parent (never the informer's copy),
+        and an update of its status subresource only if the live status differs."""
+        self.limiter.take()
+        try:
+            live = self.get_parent(parent["metadata"]["namespace"], parent["metadata"]["name"])
+        except ApiException as err:
+            if err.status == 404:
+                return
+            raise
         new_status = dict(status or {})
-        new_status["observedGeneration"] = parent["metadata"].get("generation")
-        if new_status == parent.get("status"):
+        new_status["observedGeneration"] = parent["metadata"].get("generation")  # the generation synced
+        if new_status == live.get("status"):
             return
-        updated = copy.deepcopy(parent)
+        updated = copy.deepcopy(live)
         updated["status"] = new_status
+        self.limiter.take()
         _tolerate(
             409,  # the parent changed meanwhile: the next sync writes it
             lambda: self.custom.replace_namespaced_custom_object_status(
@@ -443,9 +522,20 @@ class CompositeControllerDriver:
             self._cv.notify()
 
     def start(self) -> "CompositeControllerDriver":
-        workers = [self._work] * self.workers
-        for target in (self._watch_parents, self._watch_secrets, *workers):
+        """Watches and workers in the background. From now on, syncs read parents and Secrets from the
+        informers' view, as Metacontroller does; the workers start once both informers have listed."""
+        for target in (self._watch_parents, self._watch_secrets):
             thread = threading.Thread(target=target, name=f"driver-{target.__name__}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        deadline = time.monotonic() + 60
+        while len(self._listed) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if len(self._listed) < 2:
+            raise SyncError("the driver's informers did not list parents and Secrets within 60 s")
+        self._informed = True
+        for _ in range(self.workers):
+            thread = threading.Thread(target=self._work, name="driver-_work", daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
@@ -458,27 +548,25 @@ class CompositeControllerDriver:
             thread.join(timeout=10)
 
     def _watch(self, list_call: Any, on_event: Any, **kwargs: Any) -> None:
-        """As an informer: one list (an event for each object), then a watch from its resourceVersion,
+        """As an informer: one list (an ADDED event for each object), then a watch from its resourceVersion,
         resumed where it stopped; a list again only when the API server has compacted that version (410).
-        A watch begun without a version would replay every object as new, and so resync every parent."""
+        A watch begun without a version would replay every object as new, and so resync every parent.
+        on_event gets the event type and the object as the API server wrote it (raw JSON)."""
         version: str | None = None
         while not self._stopping.is_set():
             try:
                 if version is None:
-                    listed = list_call(**kwargs)
-                    items = listed["items"] if isinstance(listed, dict) else listed.items
-                    for item in items:
-                        on_event(item)
-                    version = (
-                        listed["metadata"]["resourceVersion"]
-                        if isinstance(listed, dict)
-                        else listed.metadata.resource_version
-                    )
+                    self.limiter.take()  # the informer's list goes through the same client
+                    listed = json.loads(list_call(_preload_content=False, **kwargs).data)
+                    for item in listed["items"]:
+                        on_event("ADDED", item)
+                    version = listed["metadata"]["resourceVersion"]
+                    self._listed.add(list_call)
                 stream = watch.Watch()
                 for event in stream.stream(list_call, resource_version=version, timeout_seconds=2, **kwargs):
                     if event["type"] not in ("ADDED", "MODIFIED", "DELETED"):
                         continue  # a BOOKMARK (never asked for) carries no object to act on
-                    on_event(event["object"])
+                    on_event(event["type"], event["raw_object"])
                     version = stream.resource_version or version
                     if self._stopping.is_set():
                         return
@@ -493,8 +581,13 @@ class CompositeControllerDriver:
                 self._stopping.wait(0.5)
 
     def _watch_parents(self) -> None:
-        def on_parent(obj: Obj) -> None:
-            self.enqueue(f"{obj['metadata']['namespace']}/{obj['metadata']['name']}")
+        def on_parent(kind: str, obj: Obj) -> None:
+            key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+            if kind == "DELETED":
+                self._parents.pop(key, None)
+            else:
+                self._parents[key] = obj
+            self.enqueue(key)
 
         self._watch(
             self.custom.list_cluster_custom_object,
@@ -507,17 +600,24 @@ class CompositeControllerDriver:
     def _watch_secrets(self) -> None:
         parent_api_version = self.spec["parentResource"]["apiVersion"]
 
-        def on_secret(secret: Any) -> None:
-            meta = secret.metadata
-            refs = meta.owner_references or []
-            owner = next((r for r in refs if r.controller and r.api_version == parent_api_version), None)
+        def on_secret(kind: str, secret: Obj) -> None:
+            meta = secret["metadata"]
+            key = f"{meta['namespace']}/{meta['name']}"
+            if kind == "DELETED":
+                self._secrets.pop(key, None)
+            else:
+                secret.setdefault("apiVersion", "v1")
+                secret.setdefault("kind", "Secret")
+                self._secrets[key] = secret
+            refs = meta.get("ownerReferences") or []
+            owner = next((r for r in refs if r.get("controller") and r.get("apiVersion") == parent_api_version), None)
             if owner is not None:
-                self.enqueue(f"{meta.namespace}/{owner.name}")
+                self.enqueue(f"{meta['namespace']}/{owner['name']}")
             # A related object changed: Metacontroller re-syncs the parents that selected it.
-            labels = meta.labels or {}
-            for key, rules in list(self._selections.items()):
-                if any(ns == meta.namespace and all(labels.get(k) == v for k, v in sel.items()) for ns, sel in rules):
-                    self.enqueue(key)
+            labels = meta.get("labels") or {}
+            for parent_key, rules in list(self._selections.items()):
+                if any(ns == meta["namespace"] and sel.items() <= labels.items() for ns, sel in rules):
+                    self.enqueue(parent_key)
 
         self._watch(self.core.list_secret_for_all_namespaces, on_secret)
 

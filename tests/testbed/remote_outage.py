@@ -15,15 +15,18 @@ def syncing_imports(
     bed: Bed, namespace: str, imports: int, workers: int, hang: bool
 ) -> Iterator[CompositeControllerDriver]:
     """imports new imports of cluster2 (i0, i1, ...) in namespace, synced by a driver with workers workers
-    (Metacontroller's --workers), started on entry. With hang, cluster2's API server is stopped (SIGSTOP:
-    the kernel still accepts connections, nothing answers, so calls time out) until the block ends."""
+    (Metacontroller's --workers) and no client rate limit, started on entry. With hang, cluster2's API
+    server is stopped (SIGSTOP: the kernel still accepts connections, nothing answers, so calls time out)
+    until the block ends."""
     pod_lister(bed.api2, namespace)
     enable_namespace(bed.api1, namespace)
     for i in range(imports):
         service_account_import(bed.api1, namespace, f"i{i}", "cluster2", namespace, "pod-lister")
     apiserver = bed.cluster2.processes["kube-apiserver"].popen
     assert apiserver is not None, "cluster2's API server is not running"
-    driver = bed.driver(workers=workers)
+    # No client-side rate limit (as a Metacontroller with a high --client-go-qps): the point is the most
+    # syncs the hooks can be sent at once.
+    driver = bed.driver(workers=workers, qps=None)
     if hang:
         os.kill(apiserver.pid, signal.SIGSTOP)
     try:

@@ -45,3 +45,19 @@ def test_absurd_iat_is_ignored(iat: str) -> None:
 
     payload = base64.urlsafe_b64encode(f'{{"iat": {iat}}}'.encode()).decode().rstrip("=")
     assert jwt_issued_at(f"a.{payload}.c") is None
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "renew_after"),
+    [(timedelta(hours=1), timedelta(minutes=48)),  # 80%: its 12 minutes are more than the 5-minute margin
+     (timedelta(minutes=20), timedelta(minutes=15)),  # the margin: 5 minutes before expiry (75%)
+     (timedelta(minutes=10), timedelta(minutes=5))],  # the margin takes at most half the lifetime
+)  # fmt: skip
+def test_renewal_leaves_a_margin_before_expiry(lifetime: timedelta, renew_after: timedelta) -> None:
+    token = IssuedToken("t", NOW, NOW + lifetime)
+    assert token.renew_at(0.8, margin_seconds=300) == NOW + renew_after
+
+
+def test_a_small_renew_fraction_still_renews_early() -> None:
+    token = IssuedToken("t", NOW, NOW + timedelta(minutes=10))
+    assert token.renew_at(0.1, margin_seconds=300) == NOW + timedelta(minutes=1)

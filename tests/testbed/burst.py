@@ -1,0 +1,151 @@
+"""Bursts of new imports as Metacontroller really syncs them: bound by its client rate limit and workers.
+
+N imports are created at once, and a few seconds later the renewal of another import falls due: its 600 s
+token (the least the TokenRequest API grants, so the least margin) is recorded as issued so long ago that
+the hooks renew it at that moment (they schedule it with resyncAfterSeconds, as for any renewal). The test
+double runs with Metacontroller's flags, its defaults and the README's recommendation. Measured: the time
+until all N are Ready, how long after falling due the renewal happened (against the margin the hooks keep
+before expiry), whether the README's renewal alert fired before the token would have expired, and the
+TokenRequests made (one per import, and one renewal).
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from kubernetes import client as k8s
+
+from hooks import contract, names
+from hooks.settings import Settings, utc_now
+from hooks.token import IssuedToken, format_time
+
+from .bed import Bed
+from .scenario import enable_namespace, eventually, pod_lister, service_account_import
+
+GROUP, VERSION = contract.API_VERSION.split("/")
+#: Metacontroller's flags: (--client-go-qps, --client-go-burst, --workers).
+FLAGS = {"defaults": (5.0, 10, 5), "recommended": (50.0, 100, 16)}
+RENEWING_LIFETIME = 600
+#: The renewal falls due this long after the burst starts.
+LEAD_SECONDS = 10.0
+#: The README's alert ServiceAccountImportRenewalOverdue: a renewal overdue by more than this.
+ALERT_OVERDUE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Burst:
+    imports: int
+    ready_seconds: float
+    renewal_delay: float
+    margin: float
+    token_requests: int
+    alert_before_expiry: bool
+
+
+def _recorded_as_due_at(due: float) -> tuple[dict[str, str], float]:
+    """Annotations of a 600 s token that the hooks renew at the Unix time due, and the margin before its
+    expiry they keep (MCSA_RENEW_FRACTION, MCSA_RENEW_MARGIN_SECONDS as the hooks default them)."""
+    settings = Settings()
+    now = utc_now().replace(microsecond=0)
+    probe = IssuedToken("t", now, now + timedelta(seconds=RENEWING_LIFETIME))
+    margin = (probe.expires_at - probe.renew_at(settings.renew_fraction, settings.renew_margin_seconds)).seconds
+    issued = now + timedelta(seconds=round(due - time.time())) - timedelta(seconds=RENEWING_LIFETIME - margin)
+    annotations = {
+        contract.TOKEN_ISSUED_AT_ANNOTATION: format_time(issued),
+        contract.TOKEN_EXPIRES_AT_ANNOTATION: format_time(issued + timedelta(seconds=RENEWING_LIFETIME)),
+    }
+    return annotations, float(margin)
+
+
+def _ready(bed: Bed, namespace: str) -> int:
+    listed = k8s.CustomObjectsApi(bed.api1).list_namespaced_custom_object(GROUP, VERSION, namespace, contract.PLURAL)
+    conditions = [(item.get("status") or {}).get("conditions") or [] for item in listed["items"]]
+    return sum(any(c.get("type") == "Ready" and c.get("status") == "True" for c in each) for each in conditions)
+
+
+def renewal_overdue(metrics_text: str, namespace: str, name: str, now: float) -> bool:
+    """The README's alert ServiceAccountImportRenewalOverdue, on the hooks' metrics, for one import."""
+
+    def gauge(metric: str) -> float | None:
+        prefix = f"multicluster_service_account_{metric}{{"
+        for line in metrics_text.splitlines():
+            if line.startswith(prefix) and f'namespace="{namespace}"' in line and f'name="{name}"' in line:
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+    renewal, expiry = gauge("token_renewal_timestamp_seconds"), gauge("token_expiration_timestamp_seconds")
+    return renewal is not None and expiry is not None and now - renewal > ALERT_OVERDUE_SECONDS and expiry > now
+
+
+def metrics_text(bed: Bed) -> str:
+    """The metrics of every hooks replica (each counts what it served), one after the other."""
+    return "\n".join(bed.hooks_get_each("/metrics"))
+
+
+def token_requests(bed: Bed, cluster: str = "cluster2") -> float:
+    """TokenRequests the hooks sent to cluster, whatever their outcome, summed over the replicas."""
+    prefix = f'multicluster_service_account_token_requests_total{{cluster="{cluster}",'
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics_text(bed).splitlines() if line.startswith(prefix))
+
+
+def run_burst(bed: Bed, namespace: str, imports: int, flags: str) -> Burst:
+    qps, burst, workers = FLAGS[flags]
+    pod_lister(bed.api2, namespace)
+    enable_namespace(bed.api1, namespace)
+    core = k8s.CoreV1Api(bed.api1)
+    service_account_import(bed.api1, namespace, "renewing", "cluster2", namespace, "pod-lister",
+                           expirationSeconds=RENEWING_LIFETIME)  # fmt: skip
+    bed.driver(qps=None).sync_parent(namespace, "renewing")  # its first token
+    secret = names.secret_name("renewing")
+    due_wall = time.time() + LEAD_SECONDS
+    annotations, margin = _recorded_as_due_at(due_wall)
+    core.patch_namespaced_secret(secret, namespace, {"metadata": {"annotations": annotations}})
+    bed.driver(qps=None).sync_parent(namespace, "renewing")  # token current; the hooks schedule its renewal
+    before = token_requests(bed)
+    driver = bed.driver(workers=workers, qps=qps, burst=burst).start()
+    started = time.monotonic()
+    due = started + (due_wall - time.time())
+    renewed: float | None = None
+    alert: float | None = None
+    try:
+        for i in range(imports):
+            service_account_import(bed.api1, namespace, f"b{i:04d}", "cluster2", namespace, "pod-lister")
+        while renewed is None or _ready(bed, namespace) < imports + 1:
+            now = time.monotonic()
+            if now - started > 3600:
+                raise AssertionError(f"{imports} imports were not all Ready in an hour")
+            if renewed is None:
+                issued = (core.read_namespaced_secret(secret, namespace).metadata.annotations or {}).get(
+                    contract.TOKEN_ISSUED_AT_ANNOTATION
+                )
+                if issued != annotations[contract.TOKEN_ISSUED_AT_ANNOTATION]:
+                    renewed = now
+                elif alert is None and renewal_overdue(metrics_text(bed), namespace, "renewing", time.time()):
+                    alert = now
+            time.sleep(0.5)
+        ready_seconds = time.monotonic() - started
+    finally:
+        driver.stop()
+    assert renewed is not None
+    eventually(lambda: token_requests(bed) - before >= imports + 1 or None, "the burst's TokenRequests counted", 30)
+    return Burst(
+        imports,
+        ready_seconds,
+        renewal_delay=renewed - due,
+        margin=margin,
+        token_requests=int(token_requests(bed) - before),
+        # Overdue by a minute: fired if it was seen before the token's expiry (or the renewal came first).
+        alert_before_expiry=(alert is not None and alert < due + margin) or renewed - due <= ALERT_OVERDUE_SECONDS,
+    )
+
+
+def remove(bed: Bed, namespace: str) -> None:
+    """The burst's imports (and with them their Secrets), so that the next burst starts alone."""
+    custom = k8s.CustomObjectsApi(bed.api1)
+    custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, contract.PLURAL)
+    eventually(
+        lambda: not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, contract.PLURAL)["items"] or None,
+        f"the imports of {namespace} to be deleted",
+        300,
+        1,
+    )
