@@ -48,7 +48,12 @@ class CountedIssuer:
 #: Outcomes of every-day requests, logged at DEBUG: Metacontroller resyncs each import and the API server
 #: calls the webhook for each pod, so these would flood the logs (and cost a third of a webhook call's own
 #: work, see bench/). The metrics count them all.
-ROUTINE_OUTCOMES: Final = {("customize", "OK"), ("sync", "TokenCurrent"), ("mutate", "Allowed")}
+ROUTINE_OUTCOMES: Final = {
+    ("customize", "OK"),
+    ("sync", "TokenCurrent"),
+    ("sync", "StaleView"),
+    ("mutate", "Allowed"),
+}
 
 
 def log_level(endpoint: str, outcome: str) -> int:

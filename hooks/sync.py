@@ -28,6 +28,12 @@ EXPIRING = "TokenExpiringSoon"
 #: Condition type: True when the cluster credential's own token is near its expiry, or past it.
 CREDENTIAL_EXPIRING = "CredentialExpiringSoon"
 MIN_EXPIRATION_SECONDS = 600
+#: Metacontroller syncs from its informers' view: right after a sync wrote a new token, the next sync (set off
+#: by that very write) may still see the Secret from before it, or none. For this long after the status
+#: records a token newer than the Secret shows, the hooks wait for the view to catch up rather than ask for
+#: another token (which would be one TokenRequest too many, its token thrown away).
+STALE_VIEW_SECONDS = 30.0
+STALE_VIEW_RETRY_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -191,6 +197,7 @@ def _status(
         status["secretName"] = name
         status["secrets"] = [{"name": name}]
     if token is not None:
+        status["tokenIssuedTimestamp"] = format_time(token.issued_at)
         status["tokenExpirationTimestamp"] = format_time(token.expires_at)
     if credential is not None and credential.expires_at is not None:
         status["credentialExpirationTimestamp"] = format_time(credential.expires_at)
@@ -204,6 +211,25 @@ def _credential_condition(parent: Parent, credential: Credential | None, now: da
         return []
     value, reason, message = credential_expiry(credential, cluster, now)
     return [_condition(parent, value, reason, message, now, CREDENTIAL_EXPIRING)]
+
+
+def _stale_view(parent: Parent, current: tuple[IssuedToken, str] | None, now: datetime) -> bool:
+    """Whether the status records a token issued in the last STALE_VIEW_SECONDS that the observed Secret
+    does not hold yet (missing, or with an older token): Metacontroller's view of the Secret is behind."""
+    recorded = parse_time(parent.status.get("tokenIssuedTimestamp"))
+    if recorded is None or not 0 <= (now - recorded).total_seconds() < STALE_VIEW_SECONDS:
+        return False
+    return current is None or current[0].issued_at < recorded
+
+
+def _awaiting_view(parent: Parent, observed: Obj | None) -> SyncResponse:
+    """Nothing changed: the status as it is, the observed Secret kept as it is, and a sync again shortly (the
+    Secret's own event brings one sooner)."""
+    return {
+        "status": dict(parent.status),
+        "children": [_kept_secret(observed)] if observed is not None else [],
+        "resyncAfterSeconds": STALE_VIEW_RETRY_SECONDS,
+    }
 
 
 def _renew_at(token: IssuedToken, settings: Settings) -> datetime:
@@ -239,6 +265,8 @@ def sync(request: Obj, issuer: TokenIssuer, settings: Settings) -> tuple[SyncRes
         if current is not None and current[1] == source and now < _renew_at(current[0], settings):
             token = current[0]
             outcome = "TokenCurrent"
+        elif _stale_view(parent, current, now):
+            return _awaiting_view(parent, observed), "StaleView"
         else:
             check_consent(issuer, credential, spec, parent.namespace)
             try:

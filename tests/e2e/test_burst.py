@@ -18,3 +18,15 @@ def test_a_renewal_due_in_a_burst_of_1000_new_imports_happens_before_expiry(test
     assert result.renewal_delay < result.margin
     assert result.alert_before_expiry
     assert result.token_requests == 1001  # one per new import, one for the renewal
+
+
+def test_at_metacontrollers_defaults_a_renewal_held_up_by_a_burst_sets_off_the_alert_first(testbed: Bed) -> None:
+    # 250 new imports at 5 calls a second: the renewal waits about two minutes, more than the alert's one.
+    result = run_burst(testbed, "burst-defaults", 250, "defaults")
+    remove(testbed, "burst-defaults")
+    print(f"250 imports Ready after {result.ready_seconds:.0f} s at Metacontroller's defaults; the renewal "
+          f"{result.renewal_delay:.0f} s after it fell due")  # fmt: skip
+    assert result.renewal_delay > 60  # late enough for the README's alert ServiceAccountImportRenewalOverdue
+    assert result.alert_before_expiry  # which fired before the token would have expired
+    assert result.renewal_delay < result.margin
+    assert result.token_requests == 251

@@ -144,3 +144,32 @@ def test_every_image_is_the_one_kustomize_name() -> None:
     rendered = kubectl(Path("/dev/null"), "kustomize", str(REPO / "manifests")).stdout
     images = {line.split("image:")[1].strip() for line in rendered.splitlines() if "image:" in line}
     assert images == {"multicluster-service-account:0.1.0"}
+
+
+def test_the_readmes_metacontroller_overlay_sets_the_recommended_flags(tmp_path: Path) -> None:
+    """The README's kustomization for Metacontroller's own install, rendered over a stand-in for that install
+    (its StatefulSet as v4.17.2's manifests/production make it: name, namespace, container, args), since the
+    upstream URL cannot be fetched here."""
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("<!-- metacontroller-flags:")[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    overlay = yaml.safe_load(block)
+    [upstream] = overlay["resources"]
+    assert upstream.startswith("https://github.com/metacontroller/metacontroller/manifests/production?ref=v4.17.2")
+    overlay["resources"] = ["upstream.yaml"]
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(overlay))
+    stand_in = {
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "metacontroller", "namespace": "metacontroller"},
+        "spec": {"selector": {"matchLabels": {"app": "m"}}, "serviceName": "", "template": {
+            "metadata": {"labels": {"app": "m"}},
+            "spec": {"containers": [{"name": "metacontroller", "image": "metacontroller:v4.17.2",
+                                     "args": ["--zap-log-level=4", "--discovery-interval=20s"]}]},
+        }},
+    }  # fmt: skip
+    (tmp_path / "upstream.yaml").write_text(yaml.safe_dump(stand_in))
+    rendered = yaml.safe_load(kubectl(Path("/dev/null"), "kustomize", str(tmp_path)).stdout)
+    [container] = rendered["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == [
+        "--zap-log-level=4", "--discovery-interval=20s",
+        "--client-go-qps=50", "--client-go-burst=100", "--workers=16",
+    ]  # fmt: skip

@@ -11,7 +11,7 @@ TokenRequests made (one per import, and one renewal).
 
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from kubernetes import client as k8s
 
@@ -49,7 +49,7 @@ def _recorded_as_due_at(due: float) -> tuple[dict[str, str], float]:
     now = utc_now().replace(microsecond=0)
     probe = IssuedToken("t", now, now + timedelta(seconds=RENEWING_LIFETIME))
     margin = (probe.expires_at - probe.renew_at(settings.renew_fraction, settings.renew_margin_seconds)).seconds
-    issued = now + timedelta(seconds=round(due - time.time())) - timedelta(seconds=RENEWING_LIFETIME - margin)
+    issued = datetime.fromtimestamp(due, UTC) - timedelta(seconds=RENEWING_LIFETIME - margin)
     annotations = {
         contract.TOKEN_ISSUED_AT_ANNOTATION: format_time(issued),
         contract.TOKEN_EXPIRES_AT_ANNOTATION: format_time(issued + timedelta(seconds=RENEWING_LIFETIME)),
@@ -66,12 +66,14 @@ def _ready(bed: Bed, namespace: str) -> int:
 def renewal_overdue(metrics_text: str, namespace: str, name: str, now: float) -> bool:
     """The README's alert ServiceAccountImportRenewalOverdue, on the hooks' metrics, for one import."""
 
-    def gauge(metric: str) -> float | None:
+    def gauge(metric: str) -> float | None:  # max by (namespace, name, cluster): over the replicas too
         prefix = f"multicluster_service_account_{metric}{{"
-        for line in metrics_text.splitlines():
-            if line.startswith(prefix) and f'namespace="{namespace}"' in line and f'name="{name}"' in line:
-                return float(line.rsplit(" ", 1)[1])
-        return None
+        values = [
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics_text.splitlines()
+            if line.startswith(prefix) and f'namespace="{namespace}"' in line and f'name="{name}"' in line
+        ]
+        return max(values) if values else None
 
     renewal, expiry = gauge("token_renewal_timestamp_seconds"), gauge("token_expiration_timestamp_seconds")
     return renewal is not None and expiry is not None and now - renewal > ALERT_OVERDUE_SECONDS and expiry > now
@@ -97,7 +99,7 @@ def run_burst(bed: Bed, namespace: str, imports: int, flags: str) -> Burst:
                            expirationSeconds=RENEWING_LIFETIME)  # fmt: skip
     bed.driver(qps=None).sync_parent(namespace, "renewing")  # its first token
     secret = names.secret_name("renewing")
-    due_wall = time.time() + LEAD_SECONDS
+    due_wall = float(int(time.time() + LEAD_SECONDS))  # whole seconds, as the annotations record times
     annotations, margin = _recorded_as_due_at(due_wall)
     core.patch_namespaced_secret(secret, namespace, {"metadata": {"annotations": annotations}})
     bed.driver(qps=None).sync_parent(namespace, "renewing")  # token current; the hooks schedule its renewal

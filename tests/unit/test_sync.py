@@ -362,3 +362,36 @@ def test_renewal_status_is_stable_on_the_next_sync() -> None:
     second, outcome = sync(request, FakeIssuer(now=later), settings(later))
     assert outcome == "TokenCurrent"
     assert second["status"] == first["status"] and second["children"] == first["children"]
+
+
+@pytest.mark.parametrize(("later", "waits"), [(timedelta(seconds=1), True), (timedelta(seconds=29), True),
+                                              (timedelta(seconds=31), False)])  # fmt: skip
+def test_a_view_without_the_secret_just_written_waits_rather_than_ask_again(later: timedelta, waits: bool) -> None:
+    # Metacontroller's informers: the sync set off by the first one's writes may not see its Secret yet.
+    first, _ = first_sync()
+    issuer = FakeIssuer(now=NOW + later)
+    request = sync_request(parent(status=first["status"]), children=[])
+    response, outcome = sync(request, issuer, settings(NOW + later))
+    if waits:
+        assert outcome == "StaleView" and issuer.calls == [] and response["children"] == []
+        assert response["status"] == first["status"] and response["resyncAfterSeconds"] == 2.0
+    else:  # long enough: the Secret is really gone (deleted by someone), and is made again
+        assert outcome == "TokenIssued" and len(issuer.calls) == 1 and response["children"]
+
+
+def test_a_view_with_the_secret_from_before_a_renewal_waits_too() -> None:
+    first, _ = first_sync()
+    old = observed(first["children"][0])
+    renewal = NOW + timedelta(minutes=48)
+    renewed, outcome = sync(sync_request(parent(status=first["status"]), children=[old]), FakeIssuer(now=renewal),
+                            settings(renewal))  # fmt: skip
+    assert outcome == "TokenIssued"
+    # The next sync sees the new status but still the old Secret: no second TokenRequest, the old one kept.
+    issuer, soon = FakeIssuer(now=renewal), renewal + timedelta(seconds=1)
+    response, outcome = sync(sync_request(parent(status=renewed["status"]), children=[old]), issuer, settings(soon))
+    assert outcome == "StaleView" and issuer.calls == []
+    assert response["children"][0]["data"] == old["data"]
+    # Once the view has the new Secret: current.
+    new = observed(renewed["children"][0])
+    response, outcome = sync(sync_request(parent(status=renewed["status"]), children=[new]), issuer, settings(soon))
+    assert outcome == "TokenCurrent" and issuer.calls == []
