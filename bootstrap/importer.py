@@ -17,6 +17,7 @@ MANAGED_BY: Final = {"app.kubernetes.io/managed-by": "kubemcsa"}
 SERVICE_ACCOUNT_ANNOTATION: Final = "kubernetes.io/service-account.name"
 #: The type of the empty Secret that an expiring importer token is bound to: deleting it revokes the token.
 ANCHOR_TYPE: Final = f"{contract.GROUP}/credential-anchor"
+TOKEN_SECRET_TYPE: Final = "kubernetes.io/service-account-token"
 RULES: Final = [
     {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
@@ -58,31 +59,27 @@ def role_binding(target: str, namespace: str) -> Obj:
     return _binding(target, namespace)
 
 
-def token_secret(target: str) -> Obj:
-    """A long-lived token Secret for the importer, which the API server's token controller fills."""
+def _importer_secret(target: str, kind: str, secret_type: str) -> Obj:
     return {
         "metadata": {
-            "generateName": f"{target}-token-",
+            "generateName": f"{target}-{kind}-",
             "namespace": contract.CREDENTIALS_NAMESPACE,
             "labels": labels(target),
             "annotations": {SERVICE_ACCOUNT_ANNOTATION: target},
         },
-        "type": "kubernetes.io/service-account-token",
+        "type": secret_type,
     }
+
+
+def token_secret(target: str) -> Obj:
+    """A long-lived token Secret for the importer, which the API server's token controller fills."""
+    return _importer_secret(target, "token", TOKEN_SECRET_TYPE)
 
 
 def credential_anchor(target: str) -> Obj:
     """An empty Secret that an expiring importer token is bound to (TokenRequest boundObjectRef): the API
     server accepts the token only while this Secret exists, so `rotate` and `teardown` revoke it."""
-    return {
-        "metadata": {
-            "generateName": f"{target}-credential-",
-            "namespace": contract.CREDENTIALS_NAMESPACE,
-            "labels": labels(target),
-            "annotations": {SERVICE_ACCOUNT_ANNOTATION: target},
-        },
-        "type": ANCHOR_TYPE,
-    }
+    return _importer_secret(target, "credential", ANCHOR_TYPE)
 
 
 def bound_token_request(anchor_name: str, anchor_uid: str, expiration_seconds: int) -> Obj:

@@ -20,6 +20,7 @@ from hooks.credentials import warning_at
 from hooks.kubeconfig import ClusterEndpoint, KubeconfigError, credential_kubeconfig, current_cluster_and_user
 from hooks.policy import Policy
 from hooks.token import format_time, jwt_claims, jwt_expires_at, jwt_issued_at
+from hooks.wire import Obj
 
 from . import importer
 from .credential import credential_secret, credential_secret_name
@@ -194,23 +195,32 @@ def _grant(source: Cluster, target: str, namespaces: list[str], say: Say) -> Non
             )  # fmt: skip
 
 
-def _token_secrets(source: Cluster, target: str) -> list[k8s.V1Secret]:
+def _importer_secrets(source: Cluster, target: str, secret_type: str, what: str) -> list[k8s.V1Secret]:
+    """The importer's Secrets of secret_type (what they are, for messages), oldest first."""
     core = k8s.CoreV1Api(source.api)
     selector = f"{importer.TARGET_CLUSTER_LABEL}={target}"
-    with calling("list", f'token Secrets of service account "{NS}/{target}"', where(source, "source")):
+    with calling("list", f'{what} of service account "{NS}/{target}"', where(source, "source")):
         items = core.list_namespaced_secret(NS, label_selector=selector).items
-    secrets = [s for s in items if s.type == "kubernetes.io/service-account-token"]
-    return sorted(secrets, key=lambda s: s.metadata.creation_timestamp)
+    return sorted((s for s in items if s.type == secret_type), key=lambda s: s.metadata.creation_timestamp)
+
+
+def _token_secrets(source: Cluster, target: str) -> list[k8s.V1Secret]:
+    return _importer_secrets(source, target, importer.TOKEN_SECRET_TYPE, "token Secrets")
+
+
+def _create_importer_secret(source: Cluster, target: str, body: Obj, kind: str, say: Say) -> k8s.V1Secret:
+    place = where(source, "source")
+    with calling("create", f'a {kind} Secret for service account "{NS}/{target}"', place):
+        created: k8s.V1Secret = k8s.CoreV1Api(source.api).create_namespaced_secret(NS, body)
+    say(f'created {kind} Secret "{NS}/{created.metadata.name}" in {place}')
+    return created
 
 
 def _new_token(source: Cluster, target: str, say: Say) -> tuple[str, str]:
     """A new long-lived token Secret for the importer: (its name, the token the API server put in it)."""
     place = where(source, "source")
     core = k8s.CoreV1Api(source.api)
-    with calling("create", f'a token Secret for service account "{NS}/{target}"', place):
-        created = core.create_namespaced_secret(NS, importer.token_secret(target))
-    name = created.metadata.name
-    say(f'created token Secret "{NS}/{name}" in {place}')
+    name = _create_importer_secret(source, target, importer.token_secret(target), "token", say).metadata.name
     deadline = time.monotonic() + TOKEN_WAIT_SECONDS
     while time.monotonic() < deadline:
         with calling("read", f'token Secret "{NS}/{name}"', place):
@@ -227,11 +237,7 @@ def _new_token(source: Cluster, target: str, say: Say) -> tuple[str, str]:
 
 def _anchors(source: Cluster, target: str) -> list[k8s.V1Secret]:
     """The anchor Secrets of the importer's expiring tokens, oldest first."""
-    core = k8s.CoreV1Api(source.api)
-    selector = f"{importer.TARGET_CLUSTER_LABEL}={target}"
-    with calling("list", f'credential anchor Secrets of service account "{NS}/{target}"', where(source, "source")):
-        items = core.list_namespaced_secret(NS, label_selector=selector).items
-    return sorted((s for s in items if s.type == importer.ANCHOR_TYPE), key=lambda s: s.metadata.creation_timestamp)
+    return _importer_secrets(source, target, importer.ANCHOR_TYPE, "credential anchor Secrets")
 
 
 def _new_bound_token(source: Cluster, target: str, seconds: int, say: Say) -> str:
@@ -239,10 +245,8 @@ def _new_bound_token(source: Cluster, target: str, seconds: int, say: Say) -> st
     Secret exists (deleting the anchor revokes it)."""
     place = where(source, "source")
     core = k8s.CoreV1Api(source.api)
-    with calling("create", f'a credential anchor Secret for service account "{NS}/{target}"', place):
-        anchor = core.create_namespaced_secret(NS, importer.credential_anchor(target))
+    anchor = _create_importer_secret(source, target, importer.credential_anchor(target), "credential anchor", say)
     name = anchor.metadata.name
-    say(f'created credential anchor Secret "{NS}/{name}" in {place} (the token works while it exists)')
     request = importer.bound_token_request(name, anchor.metadata.uid, seconds)
     try:
         with calling("create", f'a token for service account "{NS}/{target}"', place):

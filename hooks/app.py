@@ -224,7 +224,7 @@ def create_app(settings: Settings | None = None, issuer: TokenIssuer | None = No
         if expires is not None and isinstance(cluster, str):
             metrics.TOKEN_EXPIRATION.labels(namespace, name, cluster).set(expires.timestamp())
             if outcome in ("TokenIssued", "TokenCurrent"):  # resyncAfterSeconds is then the renewal's moment
-                renewal = time.time() + response["resyncAfterSeconds"]
+                renewal = settings.clock().timestamp() + response["resyncAfterSeconds"]
                 metrics.TOKEN_RENEWAL.labels(namespace, name, cluster).set(renewal)
         if isinstance(cluster, str) and (expiry := credential_expiry_seconds(response["status"])) is not None:
             metrics.CREDENTIAL_EXPIRATION.labels(cluster).set(expiry)

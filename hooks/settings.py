@@ -39,8 +39,8 @@ class Settings:
     #: Renew a token once this fraction of the lifetime the remote server granted has passed.
     renew_fraction: float = 0.8
     #: ... or earlier, to leave at least this long before expiry for the renewal: Metacontroller's queue can
-    #: hold a renewal back behind a burst of new imports (see the README's sizing). Never before half the
-    #: lifetime.
+    #: hold a renewal back behind a burst of new imports (see the README's sizing). This margin takes at most
+    #: half the lifetime (a smaller renew_fraction still renews earlier).
     renew_margin_seconds: float = 300.0
     #: Total timeout of each call to a remote cluster (connect and read), inside the sync hook's 8 s.
     remote_timeout_seconds: float = 4.0

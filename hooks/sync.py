@@ -217,7 +217,8 @@ def _stale_view(parent: Parent, current: tuple[IssuedToken, str] | None, now: da
     """Whether the status records a token issued in the last STALE_VIEW_SECONDS that the observed Secret
     does not hold yet (missing, or with an older token): Metacontroller's view of the Secret is behind."""
     recorded = parse_time(parent.status.get("tokenIssuedTimestamp"))
-    if recorded is None or not 0 <= (now - recorded).total_seconds() < STALE_VIEW_SECONDS:
+    # From a few seconds ahead (another replica's clock) to STALE_VIEW_SECONDS back.
+    if recorded is None or not -5 <= (now - recorded).total_seconds() < STALE_VIEW_SECONDS:
         return False
     return current is None or current[0].issued_at < recorded
 

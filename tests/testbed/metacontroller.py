@@ -74,6 +74,8 @@ BACKOFF_BASE, BACKOFF_MAX = 0.005, 1000.0
 #: Metacontroller's flags and their defaults (pkg/cmd/metacontroller/main.go): --client-go-qps,
 #: --client-go-burst, --workers.
 DEFAULT_QPS, DEFAULT_BURST, DEFAULT_WORKERS = 5.0, 10, 5
+#: The flags the README recommends (its "Sizing Metacontroller").
+RECOMMENDED_FLAGS: dict[str, Any] = {"qps": 50.0, "burst": 100, "workers": 16}
 #: How long Metacontroller keeps a customize hook's answer for a parent's (uid, generation).
 CUSTOMIZE_CACHE_SECONDS = 20 * 60
 
@@ -477,8 +479,11 @@ class CompositeControllerDriver:
             merged["metadata"].setdefault("annotations", {})[LAST_APPLIED] = applied
             if merged != current and self.update_method in ("InPlace", "RollingInPlace"):
                 self.limiter.take()
-                self.core.replace_namespaced_secret(
-                    current["metadata"]["name"], current["metadata"]["namespace"], merged
+                _tolerate(  # a conflict (the view was behind): Metacontroller leaves it to the next sync
+                    409,
+                    lambda c=current, m=merged: self.core.replace_namespaced_secret(
+                        c["metadata"]["name"], c["metadata"]["namespace"], m
+                    ),
                 )
 
     def _write_status(self, parent: Obj, status: Obj | None) -> None:
@@ -547,7 +552,7 @@ class CompositeControllerDriver:
         for thread in self._threads:
             thread.join(timeout=10)
 
-    def _watch(self, list_call: Any, on_event: Any, **kwargs: Any) -> None:
+    def _watch(self, list_call: Any, on_event: Any, reset: Any, **kwargs: Any) -> None:
         """As an informer: one list (an ADDED event for each object), then a watch from its resourceVersion,
         resumed where it stopped; a list again only when the API server has compacted that version (410).
         A watch begun without a version would replay every object as new, and so resync every parent.
@@ -558,6 +563,7 @@ class CompositeControllerDriver:
                 if version is None:
                     self.limiter.take()  # the informer's list goes through the same client
                     listed = json.loads(list_call(_preload_content=False, **kwargs).data)
+                    reset()  # the list replaces the view: what it lacks was deleted meanwhile
                     for item in listed["items"]:
                         on_event("ADDED", item)
                     version = listed["metadata"]["resourceVersion"]
@@ -592,6 +598,7 @@ class CompositeControllerDriver:
         self._watch(
             self.custom.list_cluster_custom_object,
             on_parent,
+            self._parents.clear,
             group=self.parent_group,
             version=self.parent_version,
             plural=self.parent_plural,
@@ -619,7 +626,7 @@ class CompositeControllerDriver:
                 if any(ns == meta["namespace"] and sel.items() <= labels.items() for ns, sel in rules):
                     self.enqueue(parent_key)
 
-        self._watch(self.core.list_secret_for_all_namespaces, on_secret)
+        self._watch(self.core.list_secret_for_all_namespaces, on_secret, self._secrets.clear)
 
     def _work(self) -> None:
         while not self._stopping.is_set():
