@@ -15,7 +15,6 @@ from kubernetes import client as k8s
 
 from hooks import contract, names
 from tests.testbed.bed import Bed
-from tests.testbed.metacontroller import RECOMMENDED_FLAGS
 from tests.testbed.scenario import HOOKS, eventually, kubectl
 
 from .helpers import synced_import
@@ -110,9 +109,7 @@ def test_a_running_pod_keeps_working_across_two_renewals(testbed: Bed) -> None:
     with hooks_renewing_at(testbed, RENEW_FRACTION):
         synced_import(testbed, NS, IMPORT, expirationSeconds=600)
         remember_token()
-        # Honours resyncAfterSeconds: the renewals. The recommended flags, so that the imports the bed already
-        # holds (the other tests') do not queue ahead of the renewals at 5 API calls a second.
-        driver = testbed.driver(**RECOMMENDED_FLAGS).start()
+        driver = testbed.driver().start()  # honours resyncAfterSeconds: the renewals
         kubectl_bin = str(testbed.node.bin_dir)
         pod = {
             "metadata": {"name": "clients", "annotations": {contract.IMPORT_NAME_KEY: IMPORT}},
