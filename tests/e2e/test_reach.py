@@ -143,6 +143,13 @@ def test_the_importer_and_remote_system_namespaces_are_refused_until_the_policy_
         assert "note: the importer may create tokens in every namespace" in opened
         assert "remote system namespaces: kube-system opened" in opened
         assert 'updated validating admission policy "multicluster-service-account-importer-cluster1"' in opened
+        # The API server applies an updated admission policy a moment later (as users' next sync would find).
+        eventually(
+            lambda: (
+                kubectl(copied, "create", "token", "default", "-n", "kube-system", check=False).returncode == 0 or None
+            ),
+            "the opened admission policy to take effect",
+        )
         with counted_hooks(testbed) as (driver, issuer):
             driver.sync_parent("attack", "controllers")
             driver.sync_parent("attack", "importer")
