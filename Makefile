@@ -26,22 +26,26 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 
 venv: $(BIN)/.installed ## Create the virtualenv with pinned dependencies.
 
-lint: venv ## Run ruff and mypy (strict).
+lint: venv ## Run ruff and mypy (strict), and gofmt and go vet on the credential plugin.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	@unformatted=$$(cd credential-plugin && gofmt -l .); [ -z "$$unformatted" ] || { echo "gofmt: $$unformatted" >&2; exit 1; }
+	cd credential-plugin && go vet ./...
 
 testbed-build: ## Build etcd, kube-apiserver and kube-controller-manager (cached in ~/.cache); the node and images come with test/demo.
 	tests/tools/build.sh
 
 test: venv lint testbed-build ## Run every test: unit, app, and end-to-end on two real clusters (cluster1 with a real node, as root).
-	$(ISOLATED) -- $(BIN)/pytest
+	cd credential-plugin && go test ./...
+	$(ISOLATED) --with-clients -- $(BIN)/pytest
 
 unit: venv ## Run the tests that need no cluster.
+	cd credential-plugin && go test ./...
 	$(BIN)/pytest -m "not e2e"
 
 e2e: venv testbed-build ## Run the end-to-end tests only.
-	$(ISOLATED) -- $(BIN)/pytest -m e2e
+	$(ISOLATED) --with-clients -- $(BIN)/pytest -m e2e
 
 serve: venv ## Serve the hooks with gunicorn and TLS on $(SERVE_ADDRESS) (self-signed certificate in $(SERVE_DIR)/).
 	$(BIN)/python -m hooks.pki $(SERVE_DIR) --host $(firstword $(subst :, ,$(SERVE_ADDRESS))) --host localhost

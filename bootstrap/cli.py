@@ -140,13 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser(
         "export",
-        help="print a Secret with a kubeconfig for a service account of this cluster",
+        help="print a Secret, or a kubeconfig, for a service account of this cluster",
         description="Prints (YAML) a Secret in the imported-Secret format for service account NAME, with a\n"
-        "token from the TokenRequest API, to apply by hand in another cluster. The token is not renewed.",
+        "token from the TokenRequest API, to apply by hand in another cluster; or, with -o kubeconfig, a\n"
+        "kubeconfig. Their token is not renewed (a note on stderr says when it expires), except with\n"
+        "-o kubeconfig --renew: that kubeconfig holds no token but runs `kubemcsa token` with your credentials\n"
+        "for this cluster whenever its clients need a new one.",
         epilog="examples:\n"
         "  kubemcsa export pod-lister -n default --context cluster2 --as cluster2-default-pod-lister \\\n"
         "      | kubectl --context cluster1 apply -f -\n"
-        "  kubemcsa export pod-lister --expiration 24h",
+        "  kubemcsa export pod-lister --expiration 24h\n"
+        "  kubemcsa export pod-lister -n default --context cluster2 -o kubeconfig --renew > pod-lister.kubeconfig",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     export.add_argument("name", metavar="NAME", help="service account name")
@@ -156,7 +160,25 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--server", metavar="URL", help="the API server URL as the other cluster reaches it (default: the kubeconfig's)"
     )
+    export.add_argument(
+        "-o", "--output", choices=("secret", "kubeconfig"), default="secret", help="what to print (default: secret)"
+    )
+    export.add_argument(
+        "--renew", action="store_true", help="with -o kubeconfig: renew the token with `kubemcsa token` (on PATH)"
+    )
     _cluster_arguments(export)
+
+    token = commands.add_parser(
+        "token",
+        help="print an ExecCredential with a new token for a service account of this cluster",
+        description="Prints (JSON) a client.authentication.k8s.io ExecCredential with a new token for service\n"
+        "account NAME, expiring a minute before the token does: the credential plugin that a kubeconfig made by\n"
+        "`kubemcsa export -o kubeconfig --renew` runs.",
+    )
+    token.add_argument("name", metavar="NAME", help="service account name")
+    token.add_argument("-n", "--namespace", default="default", help="service account namespace (default: default)")
+    token.add_argument("--expiration", help="token lifetime, e.g. 1h, 24h (default: the API server's, 1h)")
+    _cluster_arguments(token)
 
     doctor = commands.add_parser(
         "doctor",
@@ -221,14 +243,40 @@ def run(args: argparse.Namespace) -> int:
         return 0
     cluster = connect(args.kubeconfig, args.context, None, "")
     if args.command == "export":
+        return _export(args, cluster)
+    if args.command == "token":
         expiration = export_module.parse_duration(args.expiration) if args.expiration else None
-        _check_url(args.server, "--server")
-        secret = export_module.export(
-            cluster, args.namespace, args.name, args.export_name or args.name, expiration, args.server
-        )
-        sys.stdout.write(secret)
+        token, expires = export_module.request_token(cluster, args.namespace, args.name, expiration)
+        print(export_module.exec_credential(token, expires))
         return 0
     return 0 if doctor_module.doctor(cluster, say) else 1
+
+
+def _export(args: argparse.Namespace, cluster: Cluster) -> int:
+    expiration = export_module.parse_duration(args.expiration) if args.expiration else None
+    _check_url(args.server, "--server")
+    export_name = args.export_name or args.name
+    where = (cluster, args.namespace, args.name, export_name, expiration, args.server)
+    if args.renew:
+        if args.output != "kubeconfig":
+            raise CommandError("--renew renews the token of a kubeconfig, not of a Secret", "add -o kubeconfig")
+        kubeconfig = export_module.pinned_kubeconfig(args.kubeconfig)
+        sys.stdout.write(export_module.renewing_kubeconfig(cluster, kubeconfig, *where[1:]))
+        print(
+            f'note: the kubeconfig runs `kubemcsa token` with context "{cluster.context}" of {kubeconfig} whenever '
+            "its clients need a new token: keep kubemcsa on PATH and that context's access to the cluster",
+            file=sys.stderr,
+        )
+        return 0
+    if args.output == "kubeconfig":
+        text, expires = export_module.export_kubeconfig(*where)
+        sys.stdout.write(text)
+        print(export_module.not_renewed_note(expires, "the kubeconfig"), file=sys.stderr)
+        return 0
+    text, expires = export_module.export(*where)
+    sys.stdout.write(text)
+    print(export_module.not_renewed_note(expires, "the Secret"), file=sys.stderr)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,7 +6,7 @@ hook asks Metacontroller for exactly this Secret.
 """
 
 from hooks import contract, names
-from hooks.kubeconfig import ClusterEndpoint, build_kubeconfig, encode_data
+from hooks.kubeconfig import ClusterEndpoint, build_kubeconfig, encode_data, token_user
 from hooks.policy import Policy
 from hooks.wire import Obj
 
@@ -26,7 +26,7 @@ def credential_secret(
     in its annotations, and the lifetime asked for the token, if it expires."""
     if error := names.dns1123_subdomain_error("cluster name", source_cluster):
         raise ValueError(error)
-    config = build_kubeconfig(source_cluster, endpoint, namespace="", token=token, token_file=None)
+    config = build_kubeconfig(source_cluster, endpoint, namespace="", user=token_user(token, None))
     return {
         "apiVersion": "v1",
         "kind": "Secret",

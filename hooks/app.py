@@ -233,7 +233,7 @@ def create_app(settings: Settings | None = None, issuer: TokenIssuer | None = No
 
     def handle_mutate(body: Obj) -> tuple[Any, str, str, str, dict[str, Any]]:
         review = parse_review(body)
-        response, imports = admit(review)
+        response, imports = admit(review, settings.credential_plugin_image)
         outcome = "Allowed" if response["allowed"] else "Denied"
         extra: dict[str, Any] = {"kind": review.kind or "unknown", "operation": review.operation, "imports": imports}
         if not response["allowed"]:

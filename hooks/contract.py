@@ -27,8 +27,12 @@ CREDENTIALS_NAMESPACE: Final = "multicluster-service-account"
 #: Key of the credential Secret's kubeconfig for the importer identity in the remote cluster.
 CREDENTIAL_CONFIG_KEY: Final = "config"
 
-#: Data keys of an imported Secret.
+#: Data keys of an imported Secret. `config` is the seed's kubeconfig: its user has the token inline and as
+#: `tokenFile`, which client-go, kubectl and fabric8 follow across renewals.
 CONFIG_KEY: Final = "config"
+#: The same kubeconfig whose user runs the credential plugin instead (no inline token): the clients that read a
+#: token once (the official Python, JavaScript, Rust and Java clients) re-run it and follow renewals.
+EXEC_CONFIG_KEY: Final = "exec-config"
 TOKEN_KEY: Final = "token"
 CA_KEY: Final = "ca.crt"
 NAMESPACE_KEY: Final = "namespace"
@@ -41,6 +45,14 @@ TOKEN_SOURCE_ANNOTATION: Final = f"{GROUP}/token-source"
 
 SECRET_TYPE: Final = "Opaque"
 MOUNT_ROOT: Final = "/var/run/secrets/admiralty.io/serviceaccountimports"
+#: Where pods that mount imports find the credential plugin (an emptyDir that an init container fills from the
+#: plugin's image), and the plugin; `exec-config` runs it with `--token-file <mount>/token`.
+CREDENTIAL_PLUGIN_DIR: Final = "/var/run/secrets/admiralty.io/bin"
+CREDENTIAL_PLUGIN: Final = f"{CREDENTIAL_PLUGIN_DIR}/mcsa-credential"
+#: The name of the init container that installs the plugin, and of its volume.
+CREDENTIAL_PLUGIN_NAME: Final = "mcsa-credential-plugin"
+#: The ExecCredential version the plugin answers in `exec-config` (Kubernetes 1.22 and later).
+EXEC_CREDENTIAL_API_VERSION: Final = "client.authentication.k8s.io/v1"
 KUBECONFIG_ENV: Final = "KUBECONFIG"
 
 #: Policy annotations of a cluster credential Secret (set by `kubemcsa bootstrap`, editable with kubectl).

@@ -30,18 +30,34 @@ class ClusterEndpoint:
     ca_pem: bytes
 
 
-def build_kubeconfig(name: str, endpoint: ClusterEndpoint, namespace: str, token: str, token_file: str | None) -> str:
-    """A kubeconfig with one cluster, one user and one context, all named name, as YAML.
+def token_user(token: str, token_file: str | None) -> Obj:
+    """A kubeconfig user with token, and with token_file if given: client-go and kubectl read the file (a relative
+    path is relative to the kubeconfig) and re-read it as it changes; most other clients use the token alone."""
+    user: Obj = {"token": token}
+    if token_file:
+        user["tokenFile"] = token_file
+    return user
 
-    With token_file, the user has both: client-go reads the file (relative paths are relative to the
-    kubeconfig) and re-reads it as it changes; clients that ignore tokenFile use the embedded token.
-    """
+
+def exec_user(token_file: str) -> Obj:
+    """A kubeconfig user that runs the credential plugin on token_file (an absolute path: clients run plugins
+    from their own working directory). Clients run it again when the credential it returned expires, so
+    they follow the token as the file changes; it holds no token itself, so that no client prefers one."""
+    return {
+        "exec": {
+            "apiVersion": contract.EXEC_CREDENTIAL_API_VERSION,
+            "command": contract.CREDENTIAL_PLUGIN,
+            "args": ["--token-file", token_file],
+            "interactiveMode": "Never",
+        }
+    }
+
+
+def build_kubeconfig(name: str, endpoint: ClusterEndpoint, namespace: str, user: Obj) -> str:
+    """A kubeconfig with one cluster, one user and one context, all named name, as YAML."""
     cluster: dict[str, Any] = {"server": endpoint.server}
     if endpoint.ca_pem:
         cluster["certificate-authority-data"] = base64.b64encode(endpoint.ca_pem).decode()
-    user: dict[str, Any] = {"token": token}
-    if token_file:
-        user["tokenFile"] = token_file
     context: dict[str, Any] = {"cluster": name, "user": name}
     if namespace:
         context["namespace"] = namespace
@@ -165,11 +181,15 @@ def decode_data(secret: Obj, key: str) -> bytes | None:
 
 
 def imported_secret_data(import_name: str, endpoint: ClusterEndpoint, namespace: str, token: str) -> dict[str, str]:
-    """The `data` of an imported Secret: the kubeconfig and its parts, in the seed's keys."""
-    config = build_kubeconfig(import_name, endpoint, namespace, token, token_file=contract.TOKEN_KEY)
+    """The `data` of an imported Secret: the seed's kubeconfig and its parts, in the seed's keys, and the
+    kubeconfig that runs the credential plugin on the token as mounted at the import's path in pods."""
+    config = build_kubeconfig(import_name, endpoint, namespace, token_user(token, contract.TOKEN_KEY))
+    mounted_token = f"{contract.MOUNT_ROOT}/{import_name}/{contract.TOKEN_KEY}"
+    exec_config = build_kubeconfig(import_name, endpoint, namespace, exec_user(mounted_token))
     return encode_data(
         {
             contract.CONFIG_KEY: config,
+            contract.EXEC_CONFIG_KEY: exec_config,
             contract.TOKEN_KEY: token,
             contract.CA_KEY: endpoint.ca_pem,
             contract.NAMESPACE_KEY: namespace,

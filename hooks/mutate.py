@@ -93,11 +93,45 @@ def _append(ops: list[PatchOperation], parent: Obj, path: str, key: str, items: 
         ops.append({"op": "add", "path": f"{path}/{key}", "value": items})
 
 
-def patch_operations(pod: Obj, imports: list[str], set_kubeconfig: bool) -> list[PatchOperation]:
+def plugin_init_container(image: str) -> Obj:
+    """The init container that copies the credential plugin into its volume: from a static image (no shell),
+    as little as it needs, and within the `restricted` Pod Security Standard whatever the pod's own settings
+    (its user is the image's, so that platforms which assign user IDs may)."""
+    return {
+        "name": contract.CREDENTIAL_PLUGIN_NAME,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "args": ["--install", contract.CREDENTIAL_PLUGIN_DIR],
+        "volumeMounts": [{"name": contract.CREDENTIAL_PLUGIN_NAME, "mountPath": contract.CREDENTIAL_PLUGIN_DIR}],
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "16Mi"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+
+
+#: The plugin's volume: an emptyDir, a few times the plugin's size.
+PLUGIN_VOLUME: Final = {"name": contract.CREDENTIAL_PLUGIN_NAME, "emptyDir": {"sizeLimit": "16Mi"}}
+PLUGIN_MOUNT: Final = {
+    "name": contract.CREDENTIAL_PLUGIN_NAME,
+    "mountPath": contract.CREDENTIAL_PLUGIN_DIR,
+    "readOnly": True,
+}
+
+
+def patch_operations(
+    pod: Obj, imports: list[str], set_kubeconfig: bool, plugin_image: str = ""
+) -> list[PatchOperation]:
     """The JSON Patch that gives pod a volume per import, mounted read-only in every (init) container
-    (and KUBECONFIG, if set_kubeconfig, where unset). Built directly rather than by diffing a mutated
-    copy: the diff was 90% of the webhook's time on a realistic pod (see bench/). Nothing that is
-    already there is added again, so the patch of a mutated pod is empty."""
+    (and KUBECONFIG, if set_kubeconfig, where unset); with plugin_image, also the credential plugin: an
+    init container, first, that installs it in a volume mounted read-only in the other containers. Built
+    directly rather than by diffing a mutated copy: the diff was 90% of the webhook's time on a realistic
+    pod (see bench/). Nothing that is already there is added again, so the patch of a mutated pod is empty."""
     ops: list[PatchOperation] = []
     spec = pod.get("spec")
     if not isinstance(spec, dict):
@@ -112,12 +146,25 @@ def patch_operations(pod: Obj, imports: list[str], set_kubeconfig: bool) -> list
             new_volumes.append({"name": volume, "secret": {"secretName": names.secret_name(name)}})
             have.add(volume)
         mounts.append({"name": volume, "mountPath": f"{contract.MOUNT_ROOT}/{name}", "readOnly": True})
+    kubeconfig_key = contract.CONFIG_KEY
+    init_containers = spec.get("initContainers")
+    installer = None
+    if plugin_image:
+        kubeconfig_key = contract.EXEC_CONFIG_KEY
+        if PLUGIN_VOLUME["name"] not in have:
+            new_volumes.append(PLUGIN_VOLUME)
+        installed = isinstance(init_containers, list) and any(
+            isinstance(c, dict) and c.get("name") == contract.CREDENTIAL_PLUGIN_NAME for c in init_containers
+        )
+        if not installed:
+            installer = plugin_init_container(plugin_image)
+        mounts.append(PLUGIN_MOUNT)
     _append(ops, spec, "/spec", "volumes", new_volumes)
-    kubeconfig = ":".join(f"{m['mountPath']}/{contract.CONFIG_KEY}" for m in mounts)
+    kubeconfig = ":".join(f"{contract.MOUNT_ROOT}/{name}/{kubeconfig_key}" for name in imports)
     for key in ("initContainers", "containers"):
         containers = spec.get(key)
         for index, container in enumerate(containers if isinstance(containers, list) else []):
-            if not isinstance(container, dict):
+            if not isinstance(container, dict) or container.get("name") == contract.CREDENTIAL_PLUGIN_NAME:
                 continue
             path = f"/spec/{key}/{index}"
             existing = container.get("volumeMounts")
@@ -131,11 +178,18 @@ def patch_operations(pod: Obj, imports: list[str], set_kubeconfig: bool) -> list
                     isinstance(e, dict) and e.get("name") == contract.KUBECONFIG_ENV for e in env
                 ):
                     _append(ops, container, path, "env", [{"name": contract.KUBECONFIG_ENV, "value": kubeconfig}])
+    # Last, so that the operations above still find the init containers at their indexes.
+    if installer is not None:
+        if isinstance(init_containers, list):
+            ops.append({"op": "add", "path": "/spec/initContainers/0", "value": installer})
+        else:
+            ops.append({"op": "add", "path": "/spec/initContainers", "value": [installer]})
     return ops
 
 
-def admit(review: Review) -> tuple[AdmissionResponse, list[str]]:
-    """The AdmissionResponse for review, and the imports it mounted (for the log)."""
+def admit(review: Review, plugin_image: str = "") -> tuple[AdmissionResponse, list[str]]:
+    """The AdmissionResponse for review, and the imports it mounted (for the log). With plugin_image, pods that
+    mount imports get the credential plugin too."""
     if review.kind != "Pod" or review.operation != "CREATE":
         return {"uid": review.uid, "allowed": True}, []
     metadata = review.pod.get("metadata", {})
@@ -162,7 +216,7 @@ def admit(review: Review) -> tuple[AdmissionResponse, list[str]]:
             f'annotation {contract.KUBECONFIG_ENV_ANNOTATION} must be "true" or "false", '
             f"got {annotations[contract.KUBECONFIG_ENV_ANNOTATION]!r}",
         ), []
-    patch = patch_operations(review.pod, imports, set_kubeconfig=opt_in in TRUE_VALUES)
+    patch = patch_operations(review.pod, imports, set_kubeconfig=opt_in in TRUE_VALUES, plugin_image=plugin_image)
     response: AdmissionResponse = {"uid": review.uid, "allowed": True}
     if patch:
         response["patchType"] = "JSONPatch"

@@ -16,6 +16,10 @@ DEFAULT_HOOKS_PORT = 8443
 BIND_FIELDS = {"hooks_port": ENV_PREFIX + "BIND", "webhook_port": ENV_PREFIX + "WEBHOOK_BIND"}
 
 
+#: The plugin image of this release, as manifests/ and the test bed name it.
+DEFAULT_CREDENTIAL_PLUGIN_IMAGE = "multicluster-service-account-credential-plugin:0.1.0"
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -57,6 +61,9 @@ class Settings:
     webhook_port: int | None = None
     #: The port of MCSA_BIND (None for a Unix socket), named in the answer to a path asked on the wrong port.
     hooks_port: int | None = DEFAULT_HOOKS_PORT
+    #: The image of the credential plugin (credential-plugin/Dockerfile) that the webhook's init container copies
+    #: into pods that mount imports, for their `exec-config`. Empty: no init container (clients then use `config`).
+    credential_plugin_image: str = DEFAULT_CREDENTIAL_PLUGIN_IMAGE
     #: The clock; tests may pass another one.
     clock: Callable[[], datetime] = field(default=utc_now, compare=False, repr=False)
 
@@ -108,6 +115,13 @@ class Settings:
             raise ValueError(
                 f"{ENV_PREFIX}REMOTE_TIMEOUT_SECONDS must be positive and at most {SYNC_HOOK_TIMEOUT_SECONDS - 2:g} "
                 f"(the sync hook's timeout in metacontroller/ is {SYNC_HOOK_TIMEOUT_SECONDS:g} s)"
+            )
+        image = self.credential_plugin_image
+        if image != image.strip() or any(c.isspace() for c in image):
+            raise ValueError(
+                f"{ENV_PREFIX}CREDENTIAL_PLUGIN_IMAGE={image!r} is not an image reference (it holds white space); "
+                "set it to the plugin's image, e.g. ghcr.io/OWNER/multicluster-service-account-credential-plugin:TAG, "
+                "or to nothing to mount no plugin"
             )
         if self.webhook_port is not None and self.webhook_port == self.hooks_port:
             raise ValueError(

@@ -1,7 +1,8 @@
 // A minimal mutating webhook in Go, for `make bench` only: the floor under the hooks' figures on the
 // test bed. For a pod whose annotation multicluster.admiralty.io/service-account-import.name lists
 // imports, it answers the patch the hooks would (a Secret volume per import, mounted read-only in
-// every container) without their checks; otherwise it allows the pod unchanged. Not part of the product.
+// every container, and the credential plugin's init container and volume) without their checks;
+// otherwise it allows the pod unchanged. Not part of the product.
 package main
 
 import (
@@ -17,7 +18,27 @@ import (
 const (
 	importAnnotation = "multicluster.admiralty.io/service-account-import.name"
 	mountRoot        = "/var/run/secrets/admiralty.io/serviceaccountimports"
+	pluginName       = "mcsa-credential-plugin"
+	pluginDir        = "/var/run/secrets/admiralty.io/bin"
+	pluginImage      = "multicluster-service-account-credential-plugin:0.1.0"
 )
+
+// installer is the credential plugin's init container, as hooks/mutate.py makes it.
+var installer = map[string]any{
+	"name": pluginName, "image": pluginImage, "imagePullPolicy": "IfNotPresent",
+	"args":         []string{"--install", pluginDir},
+	"volumeMounts": []any{map[string]any{"name": pluginName, "mountPath": pluginDir}},
+	"resources": map[string]any{
+		"requests": map[string]any{"cpu": "10m", "memory": "16Mi"},
+		"limits":   map[string]any{"cpu": "100m", "memory": "16Mi"},
+	},
+	"securityContext": map[string]any{
+		"allowPrivilegeEscalation": false, "capabilities": map[string]any{"drop": []string{"ALL"}},
+		"readOnlyRootFilesystem": true, "runAsNonRoot": true,
+		"seccompProfile": map[string]any{"type": "RuntimeDefault"},
+	},
+	"terminationMessagePolicy": "FallbackToLogsOnError",
+}
 
 type admissionReview struct {
 	APIVersion string          `json:"apiVersion"`
@@ -61,6 +82,8 @@ func patch(p pod) []op {
 	if len(volumes) == 0 {
 		return nil
 	}
+	volumes = append(volumes, map[string]any{"name": pluginName, "emptyDir": map[string]any{"sizeLimit": "16Mi"}})
+	mounts = append(mounts, map[string]any{"name": pluginName, "mountPath": pluginDir, "readOnly": true})
 	_, hasVolumes := p.Spec["volumes"]
 	ops := appendOps(nil, hasVolumes, "/spec/volumes", volumes)
 	for _, key := range []string{"initContainers", "containers"} {
@@ -71,7 +94,10 @@ func patch(p pod) []op {
 			ops = appendOps(ops, hasMounts, fmt.Sprintf("/spec/%s/%d/volumeMounts", key, i), mounts)
 		}
 	}
-	return ops
+	if _, hasInit := p.Spec["initContainers"]; hasInit {
+		return append(ops, op{"add", "/spec/initContainers/0", installer})
+	}
+	return append(ops, op{"add", "/spec/initContainers", []any{installer}})
 }
 
 func main() {

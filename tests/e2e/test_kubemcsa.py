@@ -1,6 +1,10 @@
 """kubemcsa on two real clusters: least privilege, idempotency, names, rotate, teardown, export, doctor."""
 
 import base64
+import json
+import os
+import subprocess
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -10,8 +14,11 @@ from kubernetes import client as k8s
 from bootstrap.credential import credential_secret, credential_secret_name
 from hooks import contract
 from hooks.kubeconfig import ClusterEndpoint
+from hooks.token import jwt_claims
 from tests.testbed.bed import Bed
 from tests.testbed.scenario import (
+    KUBECTL,
+    KUBEMCSA,
     enable_namespace,
     eventually,
     imported_secret,
@@ -166,11 +173,13 @@ def test_rotate_replaces_the_credential_and_imports_keep_working(testbed: Bed, t
 def test_export_applied_in_the_other_cluster_gives_a_working_kubeconfig(testbed: Bed, tmp_path: Path) -> None:
     pod_lister(testbed.api2, "exported")
     nginx(testbed.api2, "exported", name="nginx-exported")
-    printed = kubemcsa(
+    exported = kubemcsa(
         "export", "pod-lister", "-n", "exported", "--as", "by-hand", "--expiration", "20m",
         "--server", f"https://localhost:{testbed.cluster2.port}",
         "--kubeconfig", str(testbed.kubeconfig), "--context", "cluster2",
-    ).stdout  # fmt: skip
+    )  # fmt: skip
+    printed = exported.stdout
+    assert exported.stderr.startswith("note: the token expires at ") and "is not renewed" in exported.stderr
     enable_namespace(testbed.api1, "by-hand")
     kubectl(testbed.kubeconfig, "--context", "cluster1", "apply", "-n", "by-hand", "-f", "-", stdin=printed)
     secret = imported_secret(testbed.api1, "by-hand", "by-hand")
@@ -181,9 +190,54 @@ def test_export_applied_in_the_other_cluster_gives_a_working_kubeconfig(testbed:
     assert kubectl(kubeconfig, "get", "pods", "-o", "name").stdout.split() == ["pod/nginx-exported"]
 
 
+def test_an_exported_kubeconfig_renews_its_token_when_asked_to(testbed: Bed, tmp_path: Path) -> None:
+    """`export -o kubeconfig --renew`: no token in the file; kubectl runs `kubemcsa token` (on PATH), which asks
+    cluster2 for a new token with the context's credentials, expiring a minute early."""
+    pod_lister(testbed.api2, "renewed")
+    nginx(testbed.api2, "renewed", name="nginx-renewed")
+    exported = kubemcsa(
+        "export", "pod-lister", "-n", "renewed", "-o", "kubeconfig", "--renew", "--expiration", "10m",
+        "--kubeconfig", str(testbed.kubeconfig), "--context", "cluster2",
+    )  # fmt: skip
+    assert exported.stderr.startswith("note: the kubeconfig runs `kubemcsa token`")
+    config = yaml.safe_load(exported.stdout)
+    [user] = config["users"]
+    assert set(user["user"]) == {"exec"} and user["user"]["exec"]["command"] == "kubemcsa"
+    kubeconfig = tmp_path / "renewed.kubeconfig"
+    kubeconfig.write_text(exported.stdout)
+    # A user's shell: the exported file in KUBECONFIG (the plugin still reads the kubeconfig pinned at export).
+    env = {
+        **os.environ,
+        "PATH": f"{Path(KUBEMCSA).parent}{os.pathsep}{os.environ['PATH']}",
+        "KUBECONFIG": str(kubeconfig),
+    }
+    listed = subprocess.run(
+        [KUBECTL, "get", "pods", "-o", "name"], env=env, capture_output=True, text=True, check=False
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split() == ["pod/nginx-renewed"]
+    # The plugin itself: a fresh token each run, its expiry a minute before the token's.
+    runs = [
+        json.loads(
+            subprocess.run(
+                [KUBEMCSA, *user["user"]["exec"]["args"]], env=env, capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(2)
+    ]
+    assert all(r["apiVersion"] == "client.authentication.k8s.io/v1" and r["kind"] == "ExecCredential" for r in runs)
+    assert runs[0]["status"]["token"] != runs[1]["status"]["token"]
+    for run in runs:
+        testbed.tokens.add(run["status"]["token"])
+        claims = jwt_claims(run["status"]["token"]) or {}
+        expiry = datetime.fromisoformat(run["status"]["expirationTimestamp"].replace("Z", "+00:00")).timestamp()
+        assert claims["exp"] - expiry == 60
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (["export", "pod-lister", "--renew"], "--renew renews the token of a kubeconfig, not of a Secret"),
         (["export", "nope", "-n", "default"], 'cannot create a token for service account "default/nope"'),
         (["export", "pod-lister", "--expiration", "5m"], "at least 10m"),
         (["export", "pod-lister", "--expiration", "soon"], 'invalid duration "soon"'),

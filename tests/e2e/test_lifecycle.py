@@ -47,11 +47,15 @@ def test_two_imports_from_two_namespaces_in_one_pod(testbed: Bed, tmp_path: Path
         },
     }
     stored = k8s.CoreV1Api(testbed.api1).create_namespaced_pod("multi", pod)
-    for container in [*(stored.spec.init_containers or []), *stored.spec.containers]:
+    plugin, *init_containers = stored.spec.init_containers or []
+    assert plugin.name == contract.CREDENTIAL_PLUGIN_NAME  # first: it installs the plugin the others may run
+    for container in [*init_containers, *stored.spec.containers]:
         paths = [m.mount_path for m in container.volume_mounts if m.mount_path.startswith(contract.MOUNT_ROOT)]
         assert paths == [f"{contract.MOUNT_ROOT}/c2-team-a", f"{contract.MOUNT_ROOT}/c2-team-b"]
+        assert contract.CREDENTIAL_PLUGIN_DIR in {m.mount_path for m in container.volume_mounts}
         [env] = [e for e in container.env if e.name == "KUBECONFIG"]
-        assert env.value == f"{contract.MOUNT_ROOT}/c2-team-a/config:{contract.MOUNT_ROOT}/c2-team-b/config"
+        root, key = contract.MOUNT_ROOT, contract.EXEC_CONFIG_KEY
+        assert env.value == f"{root}/c2-team-a/{key}:{root}/c2-team-b/{key}"
     for namespace in ("team-a", "team-b"):
         secret = imported_secret(testbed.api1, "multi", f"c2-{namespace}")
         assert secret is not None

@@ -99,7 +99,7 @@ def test_a_pod_with_an_import_runs_with_the_secret_mounted_by_the_kubelet(testbe
             timeout=30,
         )
         said = dict(line.split(": ", 1) for line in log.splitlines())
-        assert set(said["files"].split()) == {"config", "token", "ca.crt", "namespace", "server"}, log
+        assert set(said["files"].split()) == {"config", "exec-config", "token", "ca.crt", "namespace", "server"}, log
         assert (said["namespace"], said["server"]) == ("mounted", testbed.cluster2.server), log
         # The token the kubelet wrote is the Secret's (compared by digest: it is never printed).
         exec_in = ["--context", "cluster1", "-n", "mounted", "exec", "mounted", "--"]

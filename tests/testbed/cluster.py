@@ -60,6 +60,18 @@ NODE_CONTROLLERS = (
     "pod-garbage-collector-controller",
 )
 LOOPBACK = "127.0.0.1"
+#: The API servers' audit policy: who listed pods, with which credential (user.extra holds a service account
+#: token's ID, "JTI=..."): the tests tell from it which token each client presented, never seeing a token.
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    verbs: [list]
+    resources: [{group: "", resources: [pods]}]
+  - level: None
+"""
 LOG_TAIL_LINES = 40
 
 
@@ -190,6 +202,11 @@ class ControlPlane:
     def admin_kubeconfig(self) -> Path:
         return self.directory / "admin.kubeconfig"
 
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log (JSON lines): every `list pods`, at the Metadata level."""
+        return self.directory / "audit.log"
+
     # -- certificates -------------------------------------------------------------------------------
 
     def _write_pki(self) -> None:
@@ -278,6 +295,8 @@ class ControlPlane:
                 f"--service-cluster-ip-range={self.service_cidr}",
                 "--enable-priority-and-fairness=false",
                 "--profiling=false",
+                f"--audit-policy-file={d / 'audit-policy.yaml'}",
+                f"--audit-log-path={self.audit_log}",
             ],
             "kube-controller-manager": [
                 str(b / "kube-controller-manager"),
@@ -310,6 +329,7 @@ class ControlPlane:
     def start(self, timeout: float = 120) -> "ControlPlane":
         self.directory.mkdir(parents=True, exist_ok=True)
         self._write_pki()
+        (self.directory / "audit-policy.yaml").write_text(AUDIT_POLICY)
         commands = self._commands()
         try:
             self._start("etcd", commands["etcd"])

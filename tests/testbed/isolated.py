@@ -43,8 +43,8 @@ NODE_LINK, PEER_LINK = "mcsa-node", "mcsa-peer"
 #: the namespace itself (the API servers calling webhooks, the tests) get as far as kube-proxy's rules,
 #: as a node's default route would take them. The link's peer is in the namespace too: nothing leaves.
 SERVICE_RANGE = "10.0.0.0/16"
-ENV_NETNS, ENV_NODE_IP, ENV_NODE_BIN, ENV_IMAGES = (
-    "MCSA_TESTBED_NETNS", "MCSA_NODE_IP", "MCSA_NODE_BIN_DIR", "MCSA_IMAGES_DIR",
+ENV_NETNS, ENV_NODE_IP, ENV_NODE_BIN, ENV_IMAGES, ENV_CLIENTS = (
+    "MCSA_TESTBED_NETNS", "MCSA_NODE_IP", "MCSA_NODE_BIN_DIR", "MCSA_IMAGES_DIR", "MCSA_CLIENTS",
 )  # fmt: skip
 #: Written by the kubelet (setupKernelTunables) on every node; machine-wide, so given files of their own.
 KUBELET_SYSCTLS = (
@@ -55,8 +55,15 @@ KUBELET_SYSCTLS = (
     "kernel/keys/root_maxkeys",
     "kernel/keys/root_maxbytes",
 )
-#: Written by the kubelet, containerd's CNI cache and the device-plugin manager at fixed paths.
-FIXED_PATHS = (Path("/var/log/containers"), Path("/var/lib/cni"), Path("/var/lib/kubelet"))
+#: Written by the kubelet, containerd's CNI cache and the device-plugin manager at fixed paths; and where pods
+#: find imports and the credential plugin, which the client test (tests/e2e/test_clients.py) mirrors on this
+#: machine for the client libraries it runs here.
+FIXED_PATHS = (
+    Path("/var/log/containers"),
+    Path("/var/lib/cni"),
+    Path("/var/lib/kubelet"),
+    Path("/var/run/secrets/admiralty.io"),
+)
 NO_ROOT = (
     "not root: the test bed runs without a node (no kubelet: pods are stored, never run); run as root for the real node"
 )
@@ -222,16 +229,22 @@ def inside(name: str, command: list[str]) -> int:
     os.execvp(command[0], command)  # noqa: S606 (the command given on our command line)
 
 
-def node_environment(name: str) -> dict[str, str]:
+def node_environment(name: str, with_clients: bool) -> dict[str, str]:
     node_bin = _build("build-node.sh")
     images = _build("build-images.sh")
-    return {ENV_NETNS: name, ENV_NODE_IP: NODE_IP, ENV_NODE_BIN: str(node_bin), ENV_IMAGES: str(images)}
+    env = {ENV_NETNS: name, ENV_NODE_IP: NODE_IP, ENV_NODE_BIN: str(node_bin), ENV_IMAGES: str(images)}
+    if with_clients:
+        env[ENV_CLIENTS] = str(_build("build-clients.sh"))
+    return env
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.testbed.isolated", description=__doc__.splitlines()[0])
     parser.add_argument("--name", default=f"{PREFIX}{os.getpid()}", help="the network namespace's name")
     parser.add_argument("--keep", action="store_true", help="leave the namespace and what runs in it")
+    parser.add_argument(
+        "--with-clients", action="store_true", help="build the client libraries of the client test (as root)"
+    )
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
@@ -255,7 +268,7 @@ def main() -> int:
         reap_orphans()
         if (NETNS_DIR / args.name).exists():
             raise IsolationError(f"network namespace {args.name} exists: a test bed runs there (make testbed-down)")
-        env = {**os.environ, **node_environment(args.name)}
+        env = {**os.environ, **node_environment(args.name, args.with_clients)}
     except IsolationError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -4,12 +4,13 @@
 # cache directory. Writes each image as an OCI archive that the node's containerd imports, and prints
 # the directory of the archives. Needs root.
 #
-# No registry is reachable, so the base image is a local stand-in, tagged with the official name
-# python:3.11-slim-bookworm: Debian bookworm (debootstrap, minbase, with the libraries CPython links
-# against) and CPython 3.11 in /usr/local, as the official image has it, copied from this machine's own
-# CPython 3.11 (the interpreter this script runs with) with pip from its ensurepip. Built once per
-# STANDIN_VERSION and CPython version. The sandbox ("pause") image is Kubernetes' own pause.c, from the
-# k8s.io/kubernetes module of KUBE_VERSION, linked statically.
+# No registry is reachable, so the base images are local stand-ins, tagged with the official names, on
+# one Debian bookworm root filesystem (debootstrap, minbase, with the libraries CPython links against):
+# python:3.11-slim-bookworm, with CPython 3.11 in /usr/local, as the official image has it, copied from
+# this machine's own CPython 3.11 (the interpreter this script runs with) with pip from its ensurepip;
+# golang:1.26-bookworm (the credential plugin's build stage), with this machine's Go 1.26 toolchain in
+# /usr/local/go. Each built once per STANDIN_VERSION and CPython or Go version. The sandbox ("pause")
+# image is Kubernetes' own pause.c, from the k8s.io/kubernetes module of KUBE_VERSION, linked statically.
 #
 # The Dockerfiles are built as users build them; the one difference is a build-time mount of this
 # machine's CA bundle over the image's, so that `pip install` reaches PyPI through this machine's
@@ -39,6 +40,12 @@ if [ "$py_prefix" = /usr ] || [ ! -f "$py_prefix/lib/python3.11/os.py" ] || [ ! 
   echo "error: $python's prefix $py_prefix does not hold a CPython 3.11 of its own (bin/python3.11, lib/python3.11); use one built with its own prefix (pyenv, or ./configure --prefix) via PYTHON=" >&2
   exit 1
 fi
+go_version=$(go env GOVERSION)
+go_root=$(go env GOROOT)
+case $go_version in
+  go1.26 | go1.26.*) ;;
+  *) echo "error: the stand-in base image golang:1.26-bookworm needs Go 1.26; this machine's go is $go_version" >&2; exit 1 ;;
+esac
 
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/multicluster-service-account
 out="$cache/images"
@@ -49,19 +56,32 @@ start=$(date +%s)
 
 exists() { "${buildah[@]}" inspect --type image "$1" >/dev/null 2>&1; }
 
+# A scratch directory for the stand-ins, removed on exit.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+bookworm_rootfs() {  # dir: a fresh copy of the stand-ins' bookworm root filesystem (debootstrap'd once a run)
+  local bookworm="$work/bookworm"
+  if [ ! -d "$bookworm" ]; then
+    # What python:3.11-slim-bookworm installs besides the interpreter: CA certificates, netbase, tzdata,
+    # and the shared libraries CPython's modules load. (golang:1.26-bookworm has them too.)
+    local include=ca-certificates,netbase,tzdata,libssl3,libffi8,libsqlite3-0,libbz2-1.0,liblzma5,zlib1g,libncursesw6,libreadline8,libuuid1,libgdbm6,libexpat1
+    debootstrap --variant=minbase --include="$include" bookworm "$bookworm.tmp" http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1 \
+      || { tail -20 "$work/debootstrap.log" >&2; echo "error: debootstrap of bookworm failed (log above)" >&2; exit 1; }
+    rm -rf "$bookworm.tmp"/var/cache/apt/archives/*.deb "$bookworm.tmp"/var/lib/apt/lists/*
+    mv "$bookworm.tmp" "$bookworm"
+  fi
+  rm -rf "$1"
+  cp -a "$bookworm" "$1"
+}
+
 # -- the stand-in for python:3.11-slim-bookworm --------------------------------------------------------
 base=docker.io/library/python:3.11-slim-bookworm
 standin_key="localhost/multicluster-service-account-standin:${STANDIN_VERSION}-cpython-${py_version}"
 if ! exists "$standin_key"; then
   echo "building the stand-in base image $base (bookworm, CPython $py_version; first time only) ..." >&2
-  work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
-  rootfs="$work/rootfs"
-  # What python:3.11-slim-bookworm installs besides the interpreter: CA certificates, netbase, tzdata,
-  # and the shared libraries CPython's modules load.
-  include=ca-certificates,netbase,tzdata,libssl3,libffi8,libsqlite3-0,libbz2-1.0,liblzma5,zlib1g,libncursesw6,libreadline8,libuuid1,libgdbm6,libexpat1
-  debootstrap --variant=minbase --include="$include" bookworm "$rootfs" http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1 \
-    || { tail -20 "$work/debootstrap.log" >&2; echo "error: debootstrap of bookworm failed (log above)" >&2; exit 1; }
+  rootfs="$work/python"
+  bookworm_rootfs "$rootfs"
   mkdir -p "$rootfs/usr/local/bin" "$rootfs/usr/local/lib"
   cp -a "$py_prefix/bin/python3.11" "$rootfs/usr/local/bin/"
   if compgen -G "$py_prefix/lib/libpython3.11.so*" >/dev/null; then  # a shared build (pyenv's)
@@ -76,7 +96,7 @@ if ! exists "$standin_key"; then
   chroot "$rootfs" /sbin/ldconfig
   chroot "$rootfs" /usr/local/bin/python3.11 -m ensurepip --default-pip >/dev/null
   ln -sf pip3 "$rootfs/usr/local/bin/pip"
-  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/root/.cache
+  rm -rf "$rootfs"/root/.cache
   tar -C "$rootfs" -cf "$work/rootfs.tar" .
   cat >"$work/Containerfile" <<EOF
 FROM scratch
@@ -87,10 +107,35 @@ CMD ["python3"]
 EOF
   "${buildah[@]}" bud --quiet --pull=never --isolation oci --network host -t "$standin_key" -f "$work/Containerfile" "$work" >/dev/null
   "${buildah[@]}" tag "$standin_key" "$base"
-  rm -rf "$work"
-  trap - EXIT
+  rm -rf "$rootfs" "$work/rootfs.tar"
 fi
 exists "$base" || "${buildah[@]}" tag "$standin_key" "$base"
+
+# -- the stand-in for golang:1.26-bookworm: the same bookworm, this machine's Go in /usr/local/go ---------
+go_base=docker.io/library/golang:1.26-bookworm
+go_standin_key="localhost/multicluster-service-account-standin:${STANDIN_VERSION}-go-${go_version#go}"
+if ! exists "$go_standin_key"; then
+  echo "building the stand-in base image $go_base (bookworm, $go_version; first time only) ..." >&2
+  rootfs="$work/golang"
+  bookworm_rootfs "$rootfs"
+  mkdir -p "$rootfs/usr/local/go" "$rootfs/go/bin" "$rootfs/go/src"
+  chmod 1777 "$rootfs/go" "$rootfs/go/bin" "$rootfs/go/src"  # as the official image: any user may build
+  # The toolchain, without what no build reads (its own tests, the API lists, the docs).
+  tar -C "$go_root" -c --anchored --exclude=./test --exclude=./api --exclude=./doc . | tar -C "$rootfs/usr/local/go" -x --no-same-owner
+  tar -C "$rootfs" -cf "$work/rootfs.tar" .
+  cat >"$work/Containerfile" <<EOF
+FROM scratch
+ADD rootfs.tar /
+ENV PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin GOLANG_VERSION=${go_version#go} GOTOOLCHAIN=local GOPATH=/go
+WORKDIR /go
+LABEL org.opencontainers.image.description="Local stand-in for $go_base: debootstrap'd bookworm with $go_version in /usr/local/go (tests/tools/build-images.sh)"
+CMD ["bash"]
+EOF
+  "${buildah[@]}" bud --quiet --pull=never --isolation oci --network host -t "$go_standin_key" -f "$work/Containerfile" "$work" >/dev/null
+  "${buildah[@]}" tag "$go_standin_key" "$go_base"
+  rm -rf "$rootfs" "$work/rootfs.tar"
+fi
+exists "$go_base" || "${buildah[@]}" tag "$go_standin_key" "$go_base"
 
 # -- the sandbox image: Kubernetes' pause.c ------------------------------------------------------------
 pause=registry.k8s.io/pause:${PAUSE_VERSION}
@@ -98,25 +143,24 @@ if ! exists "$pause"; then
   echo "building the sandbox image $pause from k8s.io/kubernetes@${KUBE_VERSION}'s pause.c ..." >&2
   module=$(cd "$here/kube" && go mod download -json "k8s.io/kubernetes@${KUBE_VERSION}" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
   src=$module/build/pause/linux/pause.c
-  work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
   gcc -Os -static -DVERSION="${PAUSE_VERSION}" -o "$work/pause" "$src"
   strip "$work/pause"
   printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' >"$work/Containerfile"
   "${buildah[@]}" bud --quiet --pull=never --isolation oci -t "$pause" -f "$work/Containerfile" "$work" >/dev/null
-  rm -rf "$work"
-  trap - EXIT
+  rm -f "$work/pause" "$work/Containerfile"
 fi
 
 # -- the project's images, from its Dockerfiles, and their OCI archives for containerd ------------------
-# name|Dockerfile|ignore file (the BuildKit convention <Dockerfile>.dockerignore, else .dockerignore)
+# name|Dockerfile|ignore file (the BuildKit convention <Dockerfile>.dockerignore, else .dockerignore)|base image
 images=(
-  "multicluster-service-account:0.1.0|Dockerfile|.dockerignore"
-  "multicluster-service-account-example-multicluster-client:latest|examples/multicluster-client/Dockerfile|examples/multicluster-client/Dockerfile.dockerignore"
-  "multicluster-service-account-example-generic-client:latest|examples/generic-client/Dockerfile|examples/generic-client/Dockerfile.dockerignore"
+  "multicluster-service-account:0.1.0|Dockerfile|.dockerignore|$base"
+  "multicluster-service-account-example-multicluster-client:latest|examples/multicluster-client/Dockerfile|examples/multicluster-client/Dockerfile.dockerignore|$base"
+  "multicluster-service-account-example-generic-client:latest|examples/generic-client/Dockerfile|examples/generic-client/Dockerfile.dockerignore|$base"
+  "multicluster-service-account-credential-plugin:0.1.0|credential-plugin/Dockerfile|credential-plugin/Dockerfile.dockerignore|$go_base"
 )
 certifi=/usr/local/lib/python3.11/site-packages/pip/_vendor/certifi/cacert.pem
-base_id=$("${buildah[@]}" inspect --type image --format '{{.FromImageID}}' "$base")
+platform=$(go env GOOS)/$(go env GOARCH)
+image_id() { "${buildah[@]}" inspect --type image --format '{{.FromImageID}}' "$1"; }
 archive() {  # the OCI archive of an image name
   local full=$1
   case $full in */*) ;; *) full=docker.io/library/$full ;; esac
@@ -135,16 +179,18 @@ if [ ! -f "$pause_file" ] || [ "$(cat "$pause_file.inputs" 2>/dev/null)" != "$pa
   push "$pause" "$pause" "$pause_id"
 fi
 for entry in "${images[@]}"; do
-  IFS='|' read -r name dockerfile ignore <<<"$entry"
-  # Built again only when what the build reads changed (buildah's vfs storage makes even a fully
-  # cached build take a minute).
-  inputs="$base_id $("$python" "$here/context_digest.py" "$repo" "$repo/$dockerfile" "$repo/$ignore")"
+  IFS='|' read -r name dockerfile ignore from <<<"$entry"
+  # Built again only when what the build reads changed, its base image included (buildah's vfs storage
+  # makes even a fully cached build take a minute).
+  inputs="$(image_id "$from") $("$python" "$here/context_digest.py" "$repo" "$repo/$dockerfile" "$repo/$ignore")"
   file=$(archive "$name")
   if [ -f "$file" ] && [ "$(cat "$file.inputs" 2>/dev/null)" = "$inputs" ]; then
     continue
   fi
   echo "building $name from $dockerfile ..." >&2
-  "${buildah[@]}" bud --quiet --layers --pull=never --isolation oci --network host \
+  # --platform: this machine's, buildah's default, said explicitly; else buildah 1.28 warns that TARGETOS
+  # and TARGETARCH (credential-plugin/Dockerfile's) are missing, and sets them all the same.
+  "${buildah[@]}" bud --quiet --layers --pull=never --isolation oci --network host --platform "$platform" \
     -v "$bundle:$bundle:ro" -v "$bundle:$certifi:ro" \
     --ignorefile "$repo/$ignore" -f "$repo/$dockerfile" -t "$name" "$repo" >/dev/null
   push "$name" "docker.io/library/$name" "$inputs"

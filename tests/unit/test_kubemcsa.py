@@ -1,14 +1,18 @@
 """kubemcsa's pure parts: flags, durations, and the objects it makes for an expiring importer token."""
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 
-from bootstrap import cli, doctor, importer
+from bootstrap import cli, doctor, export, importer
 from bootstrap.export import parse_duration
-from bootstrap.kube import CommandError
+from bootstrap.kube import Cluster, CommandError
 from hooks.model import Credential
 from hooks.policy import Policy
+from hooks.token import format_time
 
 from .fakes import ENDPOINT, NOW
 
@@ -76,3 +80,53 @@ def test_doctor_warns_of_a_credential_near_its_expiry_and_fails_once_expired(
     assert said[0] == level and text in said[1]
     if level != "info":
         assert "renew it with `kubemcsa rotate <this cluster> c2`" in said[1]
+
+
+# -- export -o kubeconfig --renew, and the plugin it runs ----------------------------------------------
+
+
+def test_exec_credential_expires_a_minute_early_in_the_version_asked_for() -> None:
+    expires = NOW + timedelta(hours=1)
+    v1 = json.loads(export.exec_credential("t0k3n", expires, {}))
+    assert v1 == {
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "kind": "ExecCredential",
+        "status": {"token": "t0k3n", "expirationTimestamp": format_time(expires - timedelta(minutes=1))},
+    }
+    info = {"KUBERNETES_EXEC_INFO": json.dumps({"apiVersion": "client.authentication.k8s.io/v1beta1"})}
+    assert json.loads(export.exec_credential("t", expires, info))["apiVersion"].endswith("/v1beta1")
+    assert json.loads(export.exec_credential("t", expires, {"KUBERNETES_EXEC_INFO": "{not json"}))[
+        "apiVersion"
+    ].endswith("/v1")
+
+
+def test_renewing_kubeconfig_holds_no_token_and_pins_the_kubeconfig(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBECONFIG", "relative/one:/abs/two")
+    pinned = export.pinned_kubeconfig(None)
+    assert pinned.split(":") == [str(Path("relative/one").resolve()), "/abs/two"]
+    cluster = Cluster(name="cluster2", context="admin@two", api=None, endpoint=ENDPOINT)  # type: ignore[arg-type]
+    text = export.renewing_kubeconfig(cluster, pinned, "default", "pod-lister", "pod-lister", 600)
+    config = yaml.safe_load(text)
+    [user] = config["users"]
+    assert user["user"] == {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": "kubemcsa",
+            "args": ["token", "pod-lister", "--namespace", "default", "--kubeconfig", pinned, "--context", "admin@two",
+                     "--expiration", "600s"],
+            "interactiveMode": "Never",
+        }
+    }  # fmt: skip
+    assert config["clusters"][0]["cluster"]["server"] == ENDPOINT.server
+    # `kubemcsa token` takes what the kubeconfig gives it.
+    args = cli.build_parser().parse_args(user["user"]["exec"]["args"])
+    assert (args.command, args.name, args.namespace, args.context, args.expiration) == (
+        "token", "pod-lister", "default", "admin@two", "600s",
+    )  # fmt: skip
+
+
+def test_renew_is_for_kubeconfigs_only() -> None:
+    args = cli.build_parser().parse_args(["export", "sa", "--renew"])
+    cluster = Cluster(name="c", context="c", api=None, endpoint=ENDPOINT)  # type: ignore[arg-type]
+    with pytest.raises(CommandError, match="add -o kubeconfig"):
+        cli._export(args, cluster)

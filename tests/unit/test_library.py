@@ -8,7 +8,6 @@ import base64
 import importlib.util
 import json
 import logging
-import tempfile
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -24,6 +23,7 @@ import multicluster_service_account as mcsa
 from hooks import contract as hooks_contract
 from hooks.kubeconfig import ClusterEndpoint, imported_secret_data
 from multicluster_service_account import contract, token_file
+from tests.testbed.secret_volume import kubelet_write
 
 from .fakes import serving
 
@@ -33,30 +33,6 @@ TOKEN = "token-a-0123456789"  # fake tokens; the tests check that none appears i
 
 
 # -- the mount, as the kubelet writes it --------------------------------------------------------------
-
-
-def kubelet_write(directory: Path, files: dict[str, bytes]) -> None:
-    """Write files in directory as the kubelet's atomic writer does for a Secret volume: each name is a symlink
-    into `..data`, itself a symlink to a timestamped folder that an update replaces in one rename."""
-    directory.mkdir(parents=True, exist_ok=True)
-    data = directory / "..data"
-    old = data.resolve() if data.is_symlink() else None
-    fresh = Path(tempfile.mkdtemp(prefix="..2026_11_29_12_00_00.", dir=directory))
-    for key, value in files.items():
-        (fresh / key).write_bytes(value)
-    staging = directory / "..data_tmp"
-    staging.symlink_to(fresh.name)
-    staging.replace(data)
-    for key in files:
-        if not (directory / key).is_symlink():
-            (directory / key).symlink_to(f"..data/{key}")
-    for path in directory.iterdir():
-        if not path.name.startswith(".") and path.name not in files:
-            path.unlink()
-    if old is not None:
-        for path in old.iterdir():
-            path.unlink()
-        old.rmdir()
 
 
 def secret_files(
@@ -118,7 +94,7 @@ def test_contract_strings_are_the_hooks_ones() -> None:
     assert contract.IMPORT_NAME_KEY == hooks_contract.IMPORT_NAME_KEY
     assert contract.NAMESPACE_OPT_IN_LABEL == hooks_contract.NAMESPACE_OPT_IN_LABEL
     assert contract.NAMESPACE_OPT_IN_VALUE == hooks_contract.NAMESPACE_OPT_IN_VALUE
-    assert set(secret_files("x")) == {"config", "token", "ca.crt", "namespace", "server"}
+    assert set(secret_files("x")) == {"config", "exec-config", "token", "ca.crt", "namespace", "server"}
 
 
 def test_names_zero_one_several(root: Path) -> None:

@@ -46,9 +46,9 @@ def review(obj: Obj, operation: str = "CREATE", uid: str = "705ab4f5-6393-11e8-b
     }
 
 
-def run(obj: Obj, operation: str = "CREATE") -> tuple[Obj, Any]:
+def run(obj: Obj, operation: str = "CREATE", plugin_image: str = "") -> tuple[Obj, Any]:
     """(the admitted pod after applying the patch, the AdmissionResponse)."""
-    response, _ = admit(parse_review(review(obj, operation)))
+    response, _ = admit(parse_review(review(obj, operation)), plugin_image)
     assert response["uid"] == "705ab4f5-6393-11e8-b7cc-42010a800002"  # echoed, as admission.k8s.io/v1 requires
     if "patch" not in response:
         return obj, response
@@ -240,3 +240,56 @@ def test_pod_with_no_spec_key_gets_one() -> None:
     del obj["spec"]
     admitted, response = run(obj)
     assert response["allowed"] is True and admitted["spec"]["volumes"][0]["name"] == "sai-a"
+
+
+# -- the credential plugin ----------------------------------------------------------------------------
+
+PLUGIN_IMAGE = "registry.example/multicluster-service-account-credential-plugin:0.1.0"
+PLUGIN_DIR = "/var/run/secrets/admiralty.io/bin"
+
+
+def test_plugin_is_installed_first_and_mounted_read_only_everywhere_else() -> None:
+    admitted, _ = run(pod("a,b", containers=2, init=1), plugin_image=PLUGIN_IMAGE)
+    spec = admitted["spec"]
+    assert {"name": "mcsa-credential-plugin", "emptyDir": {"sizeLimit": "16Mi"}} in spec["volumes"]
+    installer, *others = spec["initContainers"]
+    assert [c["name"] for c in others] == ["i0"]  # the pod's own init containers run after it, with the plugin
+    assert installer["name"] == "mcsa-credential-plugin" and installer["image"] == PLUGIN_IMAGE
+    assert installer["args"] == ["--install", PLUGIN_DIR]
+    assert installer["volumeMounts"] == [{"name": "mcsa-credential-plugin", "mountPath": PLUGIN_DIR}]
+    # Within the restricted Pod Security Standard whatever the pod says, with no user ID of its own.
+    security = installer["securityContext"]
+    assert security["runAsNonRoot"] is True and "runAsUser" not in security
+    assert security["allowPrivilegeEscalation"] is False and security["capabilities"] == {"drop": ["ALL"]}
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"} and security["readOnlyRootFilesystem"] is True
+    assert set(installer["resources"]) == {"requests", "limits"}  # namespaces with quotas admit it
+    plugin = ("mcsa-credential-plugin", PLUGIN_DIR, True)
+    assert all(plugin in container for container in mounts(admitted) + mounts(admitted, "initContainers")[1:])
+
+
+def test_plugin_patch_is_idempotent_and_keeps_the_pods_own_init_containers_in_place() -> None:
+    once, _ = run(pod("a", init=2), plugin_image=PLUGIN_IMAGE)
+    twice, response = run(copy.deepcopy(once), plugin_image=PLUGIN_IMAGE)
+    assert twice == once and "patch" not in response
+    assert [c["name"] for c in once["spec"]["initContainers"]] == ["mcsa-credential-plugin", "i0", "i1"]
+    # Each of the pod's init containers got its mounts (the operations found them before the insertion).
+    assert all(len(container) == 2 for container in mounts(once, "initContainers")[1:])
+
+
+def test_kubeconfig_env_names_the_exec_configs_when_the_plugin_is_there() -> None:
+    obj = pod("a,b")
+    obj["metadata"]["annotations"][contract.KUBECONFIG_ENV_ANNOTATION] = "true"
+    with_plugin, _ = run(copy.deepcopy(obj), plugin_image=PLUGIN_IMAGE)
+    without, _ = run(copy.deepcopy(obj))
+    env = {e["name"]: e["value"] for e in with_plugin["spec"]["containers"][0]["env"]}
+    assert env["KUBECONFIG"] == f"{ROOT}/a/exec-config:{ROOT}/b/exec-config"
+    env = {e["name"]: e["value"] for e in without["spec"]["containers"][0]["env"]}
+    assert env["KUBECONFIG"] == f"{ROOT}/a/config:{ROOT}/b/config"
+
+
+def test_no_plugin_without_imports_or_without_an_image() -> None:
+    admitted, _ = run(pod(), plugin_image=PLUGIN_IMAGE)
+    assert admitted == pod()
+    admitted, _ = run(pod("a"))
+    assert "initContainers" not in admitted["spec"]
+    assert [v["name"] for v in admitted["spec"]["volumes"]] == ["sai-a"]

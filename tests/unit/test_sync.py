@@ -34,7 +34,7 @@ def test_new_import_gets_a_kubeconfig_secret_in_the_seed_format() -> None:
     assert secret["metadata"]["name"] == "cluster2-default-pod-lister-token"
     assert secret["metadata"]["labels"] == {contract.IMPORT_NAME_KEY: "cluster2-default-pod-lister"}
     assert secret["type"] == "Opaque" and "stringData" not in secret
-    assert set(secret["data"]) == {"config", "token", "ca.crt", "namespace", "server"}
+    assert set(secret["data"]) == {"config", "exec-config", "token", "ca.crt", "namespace", "server"}
     token = issuer.calls[0]
     assert decode_data(secret, "token") == token_of(response).encode()
     assert decode_data(secret, "namespace") == b"default"
@@ -64,6 +64,32 @@ def test_kubeconfig_names_everything_after_the_import_and_has_token_and_token_fi
     cluster = config["clusters"][0]["cluster"]
     assert cluster["server"] == "https://127.0.0.1:6443"
     assert base64.b64decode(cluster["certificate-authority-data"]).startswith(b"-----BEGIN CERTIFICATE-----")
+
+
+def test_exec_config_is_the_same_kubeconfig_running_the_plugin_on_the_mounted_token() -> None:
+    response, issuer = first_sync()
+    secret = response["children"][0]
+    config = yaml.safe_load(decode_data(secret, "config") or b"")
+    exec_config = yaml.safe_load(decode_data(secret, "exec-config") or b"")
+    name = "cluster2-default-pod-lister"
+    # Same names, cluster and context: a client may be pointed at either, and both can be joined in KUBECONFIG.
+    assert {k: v for k, v in exec_config.items() if k != "users"} == {k: v for k, v in config.items() if k != "users"}
+    [user] = exec_config["users"]
+    assert user == {
+        "name": name,
+        "user": {
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "command": "/var/run/secrets/admiralty.io/bin/mcsa-credential",
+                # Absolute: clients run plugins from their own working directory, not the kubeconfig's.
+                "args": ["--token-file", f"/var/run/secrets/admiralty.io/serviceaccountimports/{name}/token"],
+                "interactiveMode": "Never",  # client-go requires it with v1
+            }
+        },
+    }
+    # No token in it, inline or as a file: the clients that prefer a token to the plugin would never run it.
+    assert token_of(response) not in (decode_data(secret, "exec-config") or b"").decode()
+    assert len(issuer.calls) == 1
 
 
 def test_status_and_resync_at_80_percent_of_the_lifetime() -> None:

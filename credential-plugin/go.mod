@@ -1,0 +1,3 @@
+module multicluster-service-account/credential-plugin
+
+go 1.26
