@@ -5,6 +5,7 @@ Errors are one line (`error: cannot …: cause (hint)`) and exit code 1; usage e
 
 import argparse
 import sys
+from importlib import metadata
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -123,12 +124,20 @@ def _cluster(args: argparse.Namespace, role: str, parser: argparse.ArgumentParse
     return connect(kubeconfig, context, getattr(args, f"{role}_name"), role)
 
 
+def _version() -> str:
+    try:
+        return metadata.version("multicluster-service-account")
+    except metadata.PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kubemcsa",
         description="Let pods of one Kubernetes cluster call the API of another, as its service accounts.",
         epilog="Run `kubemcsa COMMAND --help` for a command's flags and examples.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command, (summary, description) in COMMANDS.items():
         sub = commands.add_parser(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bootstrap import cli, doctor, export, importer
+from bootstrap import cli, doctor, export, importer, kube
 from bootstrap.export import parse_duration
 from bootstrap.kube import Cluster, CommandError
 from hooks.model import Credential
@@ -130,3 +130,29 @@ def test_renew_is_for_kubeconfigs_only() -> None:
     cluster = Cluster(name="c", context="c", api=None, endpoint=ENDPOINT)  # type: ignore[arg-type]
     with pytest.raises(CommandError, match="add -o kubeconfig"):
         cli._export(args, cluster)
+
+
+# -- kubeconfigs that are not kubeconfigs: one line, naming the file, never quoting it --------------------
+
+SECRETISH = "s3cr3t-t0k3n-in-the-file"
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (f"users: [{{name: x, user: {{token: {SECRETISH}}}}}\nnot: [yaml", "it is not valid YAML (line 2)"),
+        (f'"{SECRETISH}"', "it is not a kubeconfig"),
+        ("contexts: 5", "it is not a kubeconfig"),
+        (f"contexts: [{SECRETISH}]\ncurrent-context: x", "Invalid kube-config"),
+        ("contexts: [{name: a, context: {cluster: c, user: u}}]\ncurrent-context: b", "with name b in"),
+    ],
+)
+def test_a_bad_kubeconfig_is_one_line_naming_the_file(tmp_path: Path, text: str, says: str) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(text)
+    with pytest.raises(CommandError) as raised:
+        kube.connect(path, None, None, "")
+    message = str(raised.value)
+    assert says in message and str(path) in message and "\n" not in message
+    assert SECRETISH not in message
+    assert "---" not in message  # the flags of one cluster: --kubeconfig, --context
