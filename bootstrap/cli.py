@@ -5,8 +5,8 @@ Errors are one line (`error: cannot …: cause (hint)`) and exit code 1; usage e
 
 import argparse
 import sys
-from importlib import metadata
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit
 
