@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from hooks import addresses, contract, names
 from hooks.policy import SYSTEM_NAMESPACES, Policy
+from hooks.sync import MIN_EXPIRATION_SECONDS
 
 from . import doctor as doctor_module
 from . import export as export_module
@@ -270,6 +271,9 @@ def _export(args: argparse.Namespace, cluster: Cluster) -> int:
         if args.output != "kubeconfig":
             raise CommandError("--renew renews the token of a kubeconfig, not of a Secret", "add -o kubeconfig")
         kubeconfig = export_module.pinned_kubeconfig(args.kubeconfig)
+        # One token now, not printed: a service account that does not exist, or a context that may not make
+        # its tokens, is said here rather than by every client later.
+        export_module.request_token(cluster, args.namespace, args.name, MIN_EXPIRATION_SECONDS)
         sys.stdout.write(export_module.renewing_kubeconfig(cluster, kubeconfig, *where[1:]))
         print(
             f'note: the kubeconfig runs `kubemcsa token` with context "{cluster.context}" of {kubeconfig} whenever '

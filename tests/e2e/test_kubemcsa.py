@@ -239,6 +239,7 @@ def test_an_exported_kubeconfig_renews_its_token_when_asked_to(testbed: Bed, tmp
     [
         (["export", "pod-lister", "--renew"], "--renew renews the token of a kubeconfig, not of a Secret"),
         (["export", "nope", "-n", "default"], 'cannot create a token for service account "default/nope"'),
+        (["export", "nope", "-o", "kubeconfig", "--renew"], 'cannot create a token for service account "default/nope"'),
         (["export", "pod-lister", "--expiration", "5m"], "at least 10m"),
         (["export", "pod-lister", "--expiration", "soon"], 'invalid duration "soon"'),
         (["bootstrap", "cluster1", "cluster1"], "with itself"),
