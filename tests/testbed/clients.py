@@ -107,7 +107,8 @@ class Call:
 def audited_calls(audit_log: Path, namespace: str) -> dict[str, list[Call]]:
     """The calls listing pods of namespace, by the value of their mcsa-client label selector, in order."""
     calls: dict[str, list[Call]] = {}
-    for line in audit_log.read_text().splitlines():
+    # Whole lines only: the API server may be writing the last one.
+    for line in audit_log.read_text().split("\n")[:-1]:
         event = json.loads(line)
         ref = event.get("objectRef") or {}
         if event.get("stage") != "ResponseComplete" or ref.get("namespace") != namespace:
