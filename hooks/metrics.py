@@ -47,8 +47,8 @@ TOKEN_RENEWAL = Gauge(
 
 CREDENTIAL_EXPIRATION = Gauge(
     "credential_expiration_timestamp_seconds",
-    "When the importer token in each cluster credential expires (Unix time), as of the last sync of an "
-    "import of that cluster; absent for credentials that do not expire.",
+    "When the importer token (or client certificate) in each cluster credential expires (Unix time), as of the "
+    "last sync of an import of that cluster; +Inf for a credential that does not expire.",
     ["cluster"],
     namespace=NAMESPACE,
     multiprocess_mode="mostrecent",
