@@ -18,13 +18,13 @@ from .helpers import synced_import
 
 pytestmark = pytest.mark.node
 NS = contract.CREDENTIALS_NAMESPACE
-IMAGE = "multicluster-service-account:0.1.0"
+IMAGE = "ghcr.io/admiraltyio/multicluster-service-account:0.1.0"
 
 
 def archive_digests(bed: Bed, image: str) -> set[str]:
     """The manifest and config digests of the image built from the Dockerfile (its OCI archive)."""
     assert bed.node is not None
-    path = bed.node.images_dir / f"docker.io_library_{image.replace(':', '_')}.tar"
+    path = bed.node.images_dir / f"{image.replace('/', '_').replace(':', '_')}.tar"
     with tarfile.open(path) as archive:
 
         def blob(digest: str) -> dict:

@@ -152,11 +152,15 @@ fi
 
 # -- the project's images, from its Dockerfiles, and their OCI archives for containerd ------------------
 # name|Dockerfile|ignore file (the BuildKit convention <Dockerfile>.dockerignore, else .dockerignore)|base image
+# The release's names (VERSION is the one source of the version), so that the manifests, the chart and
+# install.yaml name exactly what the node runs.
+version=$(cat "$repo/VERSION")
+registry=ghcr.io/admiraltyio
 images=(
-  "multicluster-service-account:0.1.0|Dockerfile|.dockerignore|$base"
-  "multicluster-service-account-example-multicluster-client:latest|examples/multicluster-client/Dockerfile|examples/multicluster-client/Dockerfile.dockerignore|$base"
-  "multicluster-service-account-example-generic-client:latest|examples/generic-client/Dockerfile|examples/generic-client/Dockerfile.dockerignore|$base"
-  "multicluster-service-account-credential-plugin:0.1.0|credential-plugin/Dockerfile|credential-plugin/Dockerfile.dockerignore|$go_base"
+  "$registry/multicluster-service-account:$version|Dockerfile|.dockerignore|$base"
+  "$registry/multicluster-service-account-example-multicluster-client:$version|examples/multicluster-client/Dockerfile|examples/multicluster-client/Dockerfile.dockerignore|$base"
+  "$registry/multicluster-service-account-example-generic-client:$version|examples/generic-client/Dockerfile|examples/generic-client/Dockerfile.dockerignore|$base"
+  "$registry/multicluster-service-account-credential-plugin:$version|credential-plugin/Dockerfile|credential-plugin/Dockerfile.dockerignore|$go_base"
 )
 certifi=/usr/local/lib/python3.11/site-packages/pip/_vendor/certifi/cacert.pem
 platform=$(go env GOOS)/$(go env GOARCH)
@@ -193,7 +197,13 @@ for entry in "${images[@]}"; do
   "${buildah[@]}" bud --quiet --layers --pull=never --isolation oci --network host --platform "$platform" \
     -v "$bundle:$bundle:ro" -v "$bundle:$certifi:ro" \
     --ignorefile "$repo/$ignore" -f "$repo/$dockerfile" -t "$name" "$repo" >/dev/null
-  push "$name" "docker.io/library/$name" "$inputs"
+  push "$name" "$name" "$inputs"
+done
+# Archives of names no longer built (an older version or name) would be imported into the node too.
+keep=("$pause_file")
+for entry in "${images[@]}"; do keep+=("$(archive "${entry%%|*}")"); done
+for file in "$out"/*.tar; do
+  case " ${keep[*]} " in *" $file "*) ;; *) rm -f "$file" "$file.inputs" ;; esac
 done
 # vfs keeps a full copy of every layer: drop the ones no tag uses any more (older builds, stages).
 "${buildah[@]}" rmi --prune >/dev/null 2>&1 || true
