@@ -12,10 +12,12 @@ TESTBED_NETNS ?= mcsa-testbed
 ISOLATED := $(BIN)/python -m tests.testbed.isolated
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint test unit e2e serve testbed-build testbed-up testbed-down demo bench clean
+.PHONY: help venv lint test unit e2e serve testbed-build testbed-up testbed-down demo bench dist clean
 
 help: ## List the targets.
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) \
+		| sed -e 's|$$(SERVE_ADDRESS)|$(SERVE_ADDRESS)|g' -e 's|$$(SERVE_DIR)|$(SERVE_DIR)|g' -e 's|$$(TESTBED_DIR)|$(TESTBED_DIR)|g' \
+		| awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,5 +68,8 @@ bench: venv testbed-build ## Benchmarks (BENCH_QUICK=1 for a short run; the node
 		|| { echo "error: cannot install wrk; install it (Debian: apt-get install wrk)" >&2; exit 1; }
 	$(ISOLATED) -- $(BIN)/python -m bench.run
 
+dist: venv ## Build every release artifact into dist/ (install.yaml, Helm chart, Python packages, image archives; images as root).
+	hack/dist.sh dist
+
 clean: ## Remove the virtualenv and local state (not the cached Kubernetes binaries).
-	rm -rf $(VENV) $(SERVE_DIR) $(TESTBED_DIR) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(SERVE_DIR) $(TESTBED_DIR) dist .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds into dist/ (or $1) everything a release publishes, at the version in VERSION:
+#   install.yaml                    the hooks, the webhook and the CompositeController (kubectl kustomize
+#                                   manifests/ and metacontroller/), images pinned to the version
+#   install-cert-manager.yaml       the same, with cert-manager issuing the hooks' certificate
+#   multicluster-service-account-VERSION.tgz
+#                                   the Helm chart (helm package)
+#   python/                         the sdists and wheels of kubemcsa and multicluster-service-account
+#   images/                         the OCI archives of the hooks, credential-plugin and example images
+#                                   (this machine's architecture; the release workflow builds amd64 and arm64)
+#   SHA256SUMS
+# The images are built with buildah, which needs root: without root, everything else is built and the
+# script says so and fails at the end.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+out=$(mkdir -p "${1:-$repo/dist}" && cd "${1:-$repo/dist}" && pwd)
+version=$(cat "$repo/VERSION")
+bin=${VENV:-$repo/.venv}/bin
+for tool in "$bin/python" "$bin/kubectl"; do
+  [ -x "$tool" ] || { echo "error: $tool is missing (run make venv)" >&2; exit 1; }
+done
+cd "$repo"
+rm -rf "${out:?}"/*
+
+echo "dist: install.yaml ..." >&2
+{ "$bin/kubectl" kustomize manifests/; echo "---"; "$bin/kubectl" kustomize metacontroller/; } >"$out/install.yaml"
+{ "$bin/kubectl" kustomize manifests/cert-manager/; echo "---"; "$bin/kubectl" kustomize metacontroller/; } \
+  >"$out/install-cert-manager.yaml"
+
+echo "dist: the Helm chart ..." >&2
+helm=$(tests/tools/build-helm.sh)
+"$helm" package charts/multicluster-service-account --destination "$out" >/dev/null
+
+echo "dist: the Python packages ..." >&2
+"$bin/python" packaging/build.py --out "$out/python" >/dev/null
+
+if [ "$(id -u)" != 0 ]; then
+  (cd "$out" && find . -type f ! -name SHA256SUMS -printf '%P\n' | sort | xargs sha256sum >SHA256SUMS)
+  echo "error: the images need root (buildah); everything else is in $out" >&2
+  exit 1
+fi
+echo "dist: the images ..." >&2
+images=$(PYTHON="$bin/python" tests/tools/build-images.sh)
+mkdir -p "$out/images"
+for name in multicluster-service-account multicluster-service-account-credential-plugin \
+  multicluster-service-account-example-multicluster-client multicluster-service-account-example-generic-client; do
+  cp "$images/ghcr.io_admiraltyio_${name}_${version}.tar" "$out/images/${name}-${version}.oci.tar"
+done
+(cd "$out" && find . -type f ! -name SHA256SUMS -printf '%P\n' | sort | xargs sha256sum >SHA256SUMS)
+echo "dist: $out (version $version)" >&2
