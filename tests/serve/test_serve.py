@@ -1,4 +1,4 @@
-"""The README's `make serve` and curl examples, run as written (on a free port, in a temporary folder)."""
+"""The `make serve` and curl examples of docs/hooks.md, run as written (on a free port, in a temporary folder)."""
 
 import json
 import os
@@ -13,7 +13,7 @@ import pytest
 
 from tests.testbed.cluster import REPO, free_port
 
-README = REPO / "README.md"
+README = REPO / "docs" / "hooks.md"
 MARKER = "<!-- serve-examples"
 
 
