@@ -19,11 +19,12 @@ help: ## List the targets.
 		| sed -e 's|$$(SERVE_ADDRESS)|$(SERVE_ADDRESS)|g' -e 's|$$(SERVE_DIR)|$(SERVE_DIR)|g' -e 's|$$(TESTBED_DIR)|$(TESTBED_DIR)|g' \
 		| awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+$(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml VERSION distributions/editable.py distributions/spec.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/python -m distributions.build --develop
 	touch $@
 
 venv: $(BIN)/.installed ## Create the virtualenv with pinned dependencies.
@@ -40,6 +41,7 @@ testbed-build: ## Build etcd, kube-apiserver and kube-controller-manager (cached
 
 test: venv lint testbed-build ## Run every test: unit, app, and end-to-end on two real clusters (cluster1 with a real node, as root).
 	cd credential-plugin && go test ./...
+	$(BIN)/python -m tests.packages.wheelhouse
 	$(ISOLATED) --with-clients -- $(BIN)/pytest
 
 unit: venv ## Run the tests that need no cluster.
@@ -47,6 +49,7 @@ unit: venv ## Run the tests that need no cluster.
 	$(BIN)/pytest -m "not e2e"
 
 e2e: venv testbed-build ## Run the end-to-end tests only.
+	$(BIN)/python -m tests.packages.wheelhouse
 	$(ISOLATED) --with-clients -- $(BIN)/pytest -m e2e
 
 serve: venv ## Serve the hooks with gunicorn and TLS on $(SERVE_ADDRESS) (self-signed certificate in $(SERVE_DIR)/).

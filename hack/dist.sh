@@ -32,7 +32,7 @@ helm=$(tests/tools/build-helm.sh)
 "$helm" package charts/multicluster-service-account --destination "$out" >/dev/null
 
 echo "dist: the Python packages ..." >&2
-"$bin/python" packaging/build.py --out "$out/python" >/dev/null
+"$bin/python" -m distributions.build --out "$out/python" >/dev/null
 
 if [ "$(id -u)" != 0 ]; then
   (cd "$out" && find . -type f ! -name SHA256SUMS -printf '%P\n' | sort | xargs sha256sum >SHA256SUMS)
