@@ -1,11 +1,18 @@
 """kubemcsa: let clusters import each other's service accounts.
 
-Errors are one line (`error: cannot …: cause (hint)`) and exit code 1; usage errors exit 2.
+Errors are one line (`error: cannot …: cause (hint)`) and exit code 1; usage errors exit 2, with the usage of
+the command. Whatever the kubeconfig holds or the API server answers, no traceback: an error kubemcsa did not
+expect is one line too, naming its type (never its message, which could quote a secret) and where to report it.
 """
 
 import argparse
+import logging
+import os
 import sys
-from collections.abc import Sequence
+import traceback
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,7 +24,7 @@ from hooks.sync import MIN_EXPIRATION_SECONDS
 from . import doctor as doctor_module
 from . import export as export_module
 from . import steps
-from .kube import Cluster, CommandError, connect
+from .kube import Cluster, CommandError, connect, one_line
 
 PAIR_EXAMPLES = """
 examples:
@@ -54,10 +61,14 @@ COMMANDS = {
 def _pair_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("target", metavar="TARGET", nargs="?", help="context of the cluster that imports")
     parser.add_argument("source", metavar="SOURCE", nargs="?", help="context of the cluster imported from")
-    parser.add_argument("--kubeconfig", type=Path, help="kubeconfig of both clusters (default: $KUBECONFIG)")
+    parser.add_argument(
+        "--kubeconfig", type=Path, help="kubeconfig of both clusters (default: $KUBECONFIG, else ~/.kube/config)"
+    )
     for role in ("target", "source"):
         parser.add_argument(f"--{role}-context", help=f"context of the {role} cluster")
-        parser.add_argument(f"--{role}-kubeconfig", type=Path, help=f"kubeconfig of the {role} cluster")
+        parser.add_argument(
+            f"--{role}-kubeconfig", type=Path, help=f"kubeconfig of the {role} cluster (default: --kubeconfig's)"
+        )
         parser.add_argument(
             f"--{role}-name", help=f"name of the {role} cluster (default: the kubeconfig's name for its cluster)"
         )
@@ -110,7 +121,7 @@ def _pair_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 def _cluster_arguments(parser: argparse.ArgumentParser) -> None:
     """--context and --kubeconfig, for the commands that work on one cluster."""
     parser.add_argument("--context", help="kubeconfig context (default: the current one)")
-    parser.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
+    parser.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: $KUBECONFIG, else ~/.kube/config)")
     parser.set_defaults(parser=parser)
 
 
@@ -127,7 +138,7 @@ def _cluster(args: argparse.Namespace, role: str, parser: argparse.ArgumentParse
 
 def _version() -> str:
     try:
-        return metadata.version("multicluster-service-account")
+        return metadata.version("kubemcsa")
     except metadata.PackageNotFoundError:  # run from a checkout that is not installed
         return "unknown (not installed)"
 
@@ -143,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command, (summary, description) in COMMANDS.items():
         sub = commands.add_parser(
             command, help=summary, description=description, epilog=PAIR_EXAMPLES.format(command=command),
+            usage="%(prog)s [flags] [TARGET SOURCE]",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )  # fmt: skip
         _pair_arguments(sub, command)
@@ -150,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser(
         "export",
+        usage="%(prog)s [flags] NAME",
         help="print a Secret, or a kubeconfig, for a service account of this cluster",
         description="Prints (YAML) a Secret in the imported-Secret format for service account NAME, with a\n"
         "token from the TokenRequest API, to apply by hand in another cluster; or, with -o kubeconfig, a\n"
@@ -180,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     token = commands.add_parser(
         "token",
+        usage="%(prog)s [flags] NAME",
         help="print an ExecCredential with a new token for a service account of this cluster",
         description="Prints (JSON) a client.authentication.k8s.io ExecCredential with a new token for service\n"
         "account NAME, expiring a minute before the token does: the credential plugin that a kubeconfig made by\n"
@@ -292,15 +306,67 @@ def _export(args: argparse.Namespace, cluster: Cluster) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+#: Where to report a failure kubemcsa did not expect.
+ISSUES = "https://github.com/admiraltyio/multicluster-service-account/issues"
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The arguments; a usage error is said with the usage of the command it is about (exit 2)."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
+def _where(err: BaseException) -> str:
+    """The innermost line of kubemcsa's own code in err's traceback: "bootstrap/steps.py line 12"."""
+    frames = traceback.extract_tb(err.__traceback__)
+    ours = [f for f in frames if Path(f.filename).parent.name in ("bootstrap", "hooks", "kubemcsa", "_hooks")]
+    if not (ours or frames):
+        return ""
+    frame = (ours or frames)[-1]
+    return f" in {Path(frame.filename).parent.name}/{Path(frame.filename).name} line {frame.lineno}"
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Keep the Kubernetes client's log lines (ERROR:root:..., urllib3's retry warnings) and Python warnings
+    (urllib3's InsecureRequestWarning) off stderr: kubemcsa says what failed, in one line."""
+    root = logging.getLogger()
+    handler = logging.NullHandler()
+    root.addHandler(handler)
     try:
-        return run(args)
-    except CommandError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.removeHandler(handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
+    with quiet():
+        try:
+            return run(args)
+        except CommandError as err:
+            print(f"error: {one_line(str(err))}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 130
+        except BrokenPipeError:  # e.g. `kubemcsa export ... | head -1`: what reads the output is gone
+            try:  # and Python's last flush of stdout at exit would say so with a traceback
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):  # a stdout without a file descriptor
+                pass
+            return 1
+        except Exception as err:  # the last resort: one line, never the message, which may quote secrets
+            print(
+                f"error: kubemcsa failed unexpectedly ({type(err).__name__}{_where(err)}); please report it at "
+                f"{ISSUES} with the command you ran",
+                file=sys.stderr,
+            )
+            return 1
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import urllib3
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
@@ -14,7 +13,7 @@ from hooks.model import Credential, ImportFailure, TokenSpec
 from hooks.settings import Settings
 from hooks.wire import Obj
 
-from .kube import Cluster, api_error_text, client_for
+from .kube import MALFORMED, MAX_ERROR_TEXT, Cluster, RemoteProblem, api_error_text, client_for, one_line
 from .steps import Say, calling
 
 TIMEOUT = (5, 10)
@@ -49,12 +48,36 @@ def _allowed(api: k8s.ApiClient, verb: str, resource: str, namespace: str = "", 
 
 
 def _spec(sai: Obj, cluster: str) -> TokenSpec:
-    spec = sai.get("spec") or {}
-    expiration = spec.get("expirationSeconds")
+    spec = sai["spec"]
+    expiration, audiences = spec.get("expirationSeconds"), spec.get("audiences")
     return TokenSpec(
-        cluster, str(spec.get("namespace", "")), str(spec.get("name", "")), tuple(spec.get("audiences") or ()),
+        cluster, str(spec.get("namespace", "")), str(spec.get("name", "")),
+        tuple(str(a) for a in audiences) if isinstance(audiences, list) else (),
         expiration if isinstance(expiration, int) else None,
     )  # fmt: skip
+
+
+def imports_of(listed: object) -> list[Obj]:
+    """The ServiceAccountImports of a list answer, each with a metadata name and namespace, a spec mapping and a
+    list of condition mappings; ValueError if the answer is not such a list."""
+    items = listed.get("items") if isinstance(listed, dict) else None
+    if not isinstance(items, list):
+        raise ValueError("not a list")
+    found: list[Obj] = []
+    for item in items:
+        meta = item.get("metadata") if isinstance(item, dict) else None
+        if not (
+            isinstance(meta, dict) and isinstance(meta.get("name"), str) and isinstance(meta.get("namespace"), str)
+        ):
+            raise ValueError("an item without a name and namespace")
+        spec, status = item.get("spec"), item.get("status")
+        conditions = status.get("conditions") if isinstance(status, dict) else None
+        found.append({
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+            "spec": spec if isinstance(spec, dict) else {},
+            "conditions": [c for c in conditions if isinstance(c, dict)] if isinstance(conditions, list) else [],
+        })  # fmt: skip
+    return found
 
 
 def expiry_report(credential: Credential, cluster: str, now: datetime) -> tuple[str, str]:
@@ -76,10 +99,11 @@ def _ref(sai: Obj) -> str:
 def _credential(secret: Obj, imports: list[Obj], say: Say, report: Report) -> None:
     meta = secret["metadata"]
     cluster = (meta.get("labels") or {}).get(contract.CLUSTER_NAME_LABEL, "?")
-    key = f"{meta['namespace']}/{meta['name']}"
+    namespace = meta.get("namespace") or contract.CREDENTIALS_NAMESPACE
+    key = f"{namespace}/{meta['name']}"
     say(f'cluster credential "{key}" for cluster "{cluster}":')
     try:
-        credential = find_credential({key: secret}, cluster, Settings(credentials_namespace=meta["namespace"]))
+        credential = find_credential({key: secret}, cluster, Settings(credentials_namespace=namespace))
         api = client_for(credential.config)
     except ImportFailure as failure:
         report.check(say, False, failure.message)
@@ -129,8 +153,12 @@ def _credential(secret: Obj, imports: list[Obj], say: Say, report: Report) -> No
     except ApiException as err:
         hint = "; rotate it with `kubemcsa rotate`" if err.status == 401 else ""
         report.check(say, False, f"the remote API server refused the credential: {api_error_text(err)}{hint}")
-    except (urllib3.exceptions.HTTPError, OSError) as err:
-        report.check(say, False, f"{api.configuration.host} is unreachable ({type(err).__name__})")
+    except RemoteProblem as err:
+        report.check(say, False, f"{err.cause} ({err.hint})")
+    except MALFORMED as err:
+        report.check(
+            say, False, f"the remote API server's answer is not what Kubernetes answers ({type(err).__name__})"
+        )
     finally:
         api.close()
 
@@ -147,8 +175,8 @@ def doctor(cluster: Cluster, say: Say) -> bool:
             .items
         )
     with calling("list", "ServiceAccountImports", place, hint="is the CRD installed? kubectl apply -k manifests/"):
-        listed: Obj = k8s.CustomObjectsApi(cluster.api).list_cluster_custom_object(group, version, contract.PLURAL)
-    imports: list[Obj] = listed["items"]
+        listed = k8s.CustomObjectsApi(cluster.api).list_cluster_custom_object(group, version, contract.PLURAL)
+        imports = imports_of(listed)
     if not secrets:
         say(f'no cluster credential in namespace "{contract.CREDENTIALS_NAMESPACE}" of {place}')
     for secret in secrets:
@@ -156,15 +184,12 @@ def doctor(cluster: Cluster, say: Say) -> bool:
     if imports:
         say("imports:")
     for sai in imports:
-        conditions = (sai.get("status") or {}).get("conditions") or []
-        ready = next((c for c in conditions if c.get("type") == "Ready"), None)
+        ready = next((c for c in sai["conditions"] if c.get("type") == "Ready"), None)
         ref = f"{sai['metadata']['namespace']}/{sai['metadata']['name']}"
         if ready is None:
             report.check(say, False, f"{ref}: no status yet (is Metacontroller running with metacontroller/?)")
         else:
-            report.check(
-                say, ready["status"] == "True",
-                f"{ref}: Ready={ready['status']} ({ready.get('reason')}): {ready.get('message', '')}",
-            )  # fmt: skip
+            said = one_line(f"Ready={ready.get('status')} ({ready.get('reason')}): {ready.get('message', '')}")
+            report.check(say, ready.get("status") == "True", f"{ref}: {said[:MAX_ERROR_TEXT]}")
     say(f"{len(report.problems)} problem(s) found" if report.problems else "no problem found")
     return not report.problems

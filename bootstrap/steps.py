@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import urllib3
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
@@ -24,7 +23,7 @@ from hooks.wire import Obj
 
 from . import importer
 from .credential import credential_secret, credential_secret_name
-from .kube import Cluster, CommandError, api_error_text
+from .kube import MALFORMED, NOT_AN_API, Cluster, CommandError, RemoteProblem, api_error_text
 
 Say = Callable[[str], None]
 NS = contract.CREDENTIALS_NAMESPACE
@@ -38,17 +37,22 @@ def where(cluster: Cluster, role: str) -> str:
 
 @contextmanager
 def calling(verb: str, what: str, place: str, hint: str = "") -> Iterator[None]:
-    """Turn API and transport errors into one-line CommandErrors: cannot <verb> <what> in <place>: <cause>."""
+    """Turn API errors, transport errors and malformed answers into one-line CommandErrors:
+    cannot <verb> <what> in <place>: <cause>. The block should read what it needs of the answer, so that an answer
+    without it is said here."""
     try:
         yield
     except ApiException as err:
         if not hint and err.status in (401, 403):
             hint = "kubemcsa needs a cluster admin's kubeconfig for both clusters"
         raise CommandError(f"cannot {verb} {what} in {place}: {api_error_text(err)}", hint) from None
-    except (urllib3.exceptions.HTTPError, OSError) as err:
+    except RemoteProblem as err:
+        raise CommandError(f"cannot {verb} {what} in {place}: {err.cause}", err.hint) from None
+    except MALFORMED as err:
         raise CommandError(
-            f"cannot {verb} {what} in {place}: the API server is unreachable ({type(err).__name__})",
-            "check the kubeconfig's server URL and that the cluster is up",
+            f"cannot {verb} {what} in {place}: the API server's answer is not what Kubernetes answers "
+            f"({type(err).__name__})",
+            NOT_AN_API,
         ) from None
 
 
@@ -225,8 +229,9 @@ def _new_token(source: Cluster, target: str, say: Say) -> tuple[str, str]:
     while time.monotonic() < deadline:
         with calling("read", f'token Secret "{NS}/{name}"', place):
             data = core.read_namespaced_secret(name, NS).data or {}
-        if data.get("token"):
-            return name, base64.b64decode(data["token"]).decode()
+            token = base64.b64decode(data["token"]).decode() if data.get("token") else ""
+        if token:
+            return name, token
         time.sleep(0.2)
     raise CommandError(
         f'cannot get a token in Secret "{NS}/{name}" of {place}: the API server did not fill it in '
@@ -371,10 +376,9 @@ def _installed(target: Cluster, source: Cluster) -> Installed | None:
         raw = base64.b64decode((secret.data or {}).get(contract.CREDENTIAL_CONFIG_KEY, ""))
         config, endpoint = credential_kubeconfig(raw.decode("utf-8", errors="replace"))
         token = str(current_cluster_and_user(config)[1].get("token") or "")
-        expiration = annotations.get(EXPIRATION)
-        return Installed(
-            endpoint, policy.parse(annotations), token, int(expiration) if expiration and expiration.isdigit() else None
-        )
+        expiration = annotations.get(EXPIRATION) or ""
+        seconds = int(expiration) if expiration.isascii() and expiration.isdigit() else None
+        return Installed(endpoint, policy.parse(annotations), token, seconds)
     except (KubeconfigError, policy.PolicyError):
         return None
 
@@ -383,7 +387,8 @@ def _current_token(source: Cluster, target: str) -> str | None:
     for secret in reversed(_token_secrets(source, target)):
         token = (secret.data or {}).get("token")
         if token:
-            return base64.b64decode(token).decode()
+            with calling("read", f'token Secret "{NS}/{secret.metadata.name}"', where(source, "source")):
+                return base64.b64decode(token).decode()
     return None
 
 

@@ -3,7 +3,9 @@
 Set by the environment: MCSA_TLS_CERT_FILE and MCSA_TLS_KEY_FILE (required: the API server and
 Metacontroller call the hooks over HTTPS only; MCSA_ALLOW_HTTP=true serves plain HTTP, for local
 experiments), MCSA_BIND (0.0.0.0:8443), MCSA_WEBHOOK_BIND (unset), MCSA_WORKERS (2), MCSA_THREADS (8),
-MCSA_LOG_LEVEL (INFO).
+MCSA_LOG_LEVEL (INFO), MCSA_WORKER_TMP_DIR (the system's temporary directory), and the app's settings
+(hooks/settings.py). A bad value of any stops the server before it starts, with one line that names the variable,
+its value and what it may be.
 
 With MCSA_WEBHOOK_BIND set (the manifests set 0.0.0.0:9443), gunicorn listens on both addresses and the app
 serves each path on its own port only: /mutate on MCSA_WEBHOOK_BIND's, for the API server; /customize and
@@ -13,21 +15,63 @@ Unset or empty, MCSA_BIND serves every path (local experiments). The probes and 
 
 import os
 import shutil
+import ssl
 import tempfile
+from typing import NoReturn
 
 # One registry across workers, so /metrics adds them up. Set before prometheus_client is imported.
 _metrics_dir = None
 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
     _metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mcsa-metrics-")
 
-_log_level = os.environ.get("MCSA_LOG_LEVEL", "INFO").upper()
+from gunicorn import glogging  # noqa: E402
 
+from hooks.settings import ENV_PREFIX, ServerSettings, Settings, invalid  # noqa: E402
+
+
+def _stop(reason: object) -> NoReturn:
+    """Stop the server with one line (gunicorn prints a SystemExit's message), before it starts anything."""
+    if _metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
+    raise SystemExit(f"multicluster-service-account hooks: {reason}")
+
+
+def _check_files(server: ServerSettings, worker_tmp_dir: str) -> None:
+    """The serving certificate and key load, and the workers' directory exists: else ValueError, naming the
+    variable and the path (never what the files hold)."""
+    files = {
+        f"{ENV_PREFIX}TLS_CERT_FILE": (server.certfile, "the serving certificate"),
+        f"{ENV_PREFIX}TLS_KEY_FILE": (server.keyfile, "its private key"),
+    }
+    for variable, (path, what) in files.items():
+        if path and not os.path.isfile(path):
+            raise invalid(variable, path, f"the path of {what} (a PEM file): no file is there")
+    if server.certfile and server.keyfile:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(server.certfile, server.keyfile)
+        except (OSError, ValueError):
+            raise ValueError(
+                f"{ENV_PREFIX}TLS_CERT_FILE={server.certfile!r} and {ENV_PREFIX}TLS_KEY_FILE={server.keyfile!r} are "
+                "invalid: give a PEM certificate and its private key (not encrypted), readable by the server"
+            ) from None
+    if not os.path.isdir(worker_tmp_dir) or not os.access(worker_tmp_dir, os.W_OK):
+        raise invalid(f"{ENV_PREFIX}WORKER_TMP_DIR", worker_tmp_dir, "a directory the server may write in")
+
+
+# In the master, so that a bad setting stops the server with one line, not a worker traceback.
+worker_tmp_dir = os.environ.get(f"{ENV_PREFIX}WORKER_TMP_DIR") or tempfile.gettempdir()
+try:
+    _server = ServerSettings.from_env()
+    _settings = Settings.from_env()
+    _check_files(_server, worker_tmp_dir)
+except ValueError as err:
+    _stop(err)
+
+_log_level = _server.log_level
 #: Each address to listen on, by the variable that sets it (named when the address is taken).
-_binds = {"MCSA_BIND": os.environ.get("MCSA_BIND", "0.0.0.0:8443")}
-if _webhook_bind := os.environ.get("MCSA_WEBHOOK_BIND", "").strip():
-    _binds["MCSA_WEBHOOK_BIND"] = _webhook_bind
+_binds = _server.binds
 bind = list(_binds.values())
-workers = int(os.environ.get("MCSA_WORKERS", "2"))
+workers = _server.workers
 worker_class = "gthread"
 # A listening socket per worker (SO_REUSEPORT): the kernel spreads connections across the workers.
 # With one shared socket, the worker that wins the accept race can take every keep-alive connection
@@ -37,26 +81,23 @@ reuse_port = True
 timeout = 30
 graceful_timeout = 10
 keepalive = 75
-certfile = os.environ.get("MCSA_TLS_CERT_FILE") or None
-keyfile = os.environ.get("MCSA_TLS_KEY_FILE") or None
-if not (certfile and keyfile) and os.environ.get("MCSA_ALLOW_HTTP", "").lower() != "true":
-    raise SystemExit(
-        "multicluster-service-account hooks: set MCSA_TLS_CERT_FILE and MCSA_TLS_KEY_FILE to the serving "
-        "certificate and key (the API server and Metacontroller call the hooks over HTTPS only), "
-        "or MCSA_ALLOW_HTTP=true to serve plain HTTP for a local experiment"
-    )
-
-from gunicorn import glogging  # noqa: E402
-
-from hooks.settings import Settings  # noqa: E402
-
-try:  # in the master, so that a bad setting stops the server with one line, not a worker traceback
-    _settings = Settings.from_env()
-except ValueError as err:
-    raise SystemExit(f"multicluster-service-account hooks: {err}") from None
+certfile = _server.certfile
+keyfile = _server.keyfile
 # Each worker's app lets the sync hook hold all but one of these (hooks/app.py).
 threads = _settings.threads
 accesslog = None  # the app logs one JSON line per request
+
+
+def _listening(cfg) -> str:  # type: ignore[no-untyped-def]
+    """The addresses gunicorn listens at, with the variables that set them: with reuse_port, the workers listen
+    and the master does not, so gunicorn's own startup line names none."""
+    scheme = "https" if cfg.is_ssl else "http"
+    variables = {address: variable for variable, address in _binds.items()}
+    said = []
+    for address in cfg.bind:
+        url = address if address.startswith(("unix:", "fd://")) else f"{scheme}://{address}"
+        said.append(f"{url} ({variables[address]})" if address in variables else url)
+    return ", ".join(said)
 
 
 class _Logger(glogging.Logger):  # type: ignore[misc]
@@ -65,6 +106,11 @@ class _Logger(glogging.Logger):  # type: ignore[misc]
 
     def access(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
         return None
+
+    def info(self, msg, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if msg == "Listening at: %s (%s)" and args and not args[0]:
+            args = (_listening(self.cfg), *args[1:])
+        super().info(msg, *args, **kwargs)
 
 
 logger_class = _Logger
@@ -110,15 +156,11 @@ def on_starting(server):  # type: ignore[no-untyped-def]
                 probe.bind((host, int(port)))
             except (OSError, ValueError) as err:
                 reason = err.strerror if isinstance(err, OSError) else str(err)
-                raise SystemExit(
-                    f"multicluster-service-account hooks: cannot listen on {address} ({reason}); "
-                    f"stop what uses it, or set {variable} to another address"
-                ) from None
+                _stop(f"cannot listen on {address} ({reason}); stop what uses it, or set {variable} to another address")
 
 
 # No runtime control socket: nothing in the pod may reconfigure the server.
 control_socket_disable = True
-worker_tmp_dir = os.environ.get("MCSA_WORKER_TMP_DIR", tempfile.gettempdir())
 
 
 def post_fork(server, worker):  # type: ignore[no-untyped-def]

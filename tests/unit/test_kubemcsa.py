@@ -1,13 +1,16 @@
 """kubemcsa's pure parts: flags, durations, and the objects it makes for an expiring importer token."""
 
 import json
+import ssl
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import urllib3
 import yaml
+from kubernetes.client.exceptions import ApiException
 
-from bootstrap import cli, doctor, export, importer, kube
+from bootstrap import cli, doctor, export, importer, kube, kubeconfig_check, transport
 from bootstrap.export import parse_duration
 from bootstrap.kube import Cluster, CommandError
 from hooks.model import Credential
@@ -142,9 +145,12 @@ SECRETISH = "s3cr3t-t0k3n-in-the-file"
     [
         (f"users: [{{name: x, user: {{token: {SECRETISH}}}}}\nnot: [yaml", "it is not valid YAML (line 2)"),
         (f'"{SECRETISH}"', "it is not a kubeconfig"),
-        ("contexts: 5", "it is not a kubeconfig"),
-        (f"contexts: [{SECRETISH}]\ncurrent-context: x", "Invalid kube-config"),
-        ("contexts: [{name: a, context: {cluster: c, user: u}}]\ncurrent-context: b", "with name b in"),
+        ("contexts: 5", "its contexts are not a list"),
+        (f"contexts: [{SECRETISH}]\ncurrent-context: x", "contexts[0] is not a mapping with a name"),
+        (
+            "contexts: [{name: a, context: {cluster: c, user: u}}]\ncurrent-context: b",
+            'cannot find context "b" in kubeconfig',
+        ),
     ],
 )
 def test_a_bad_kubeconfig_is_one_line_naming_the_file(tmp_path: Path, text: str, says: str) -> None:
@@ -156,3 +162,78 @@ def test_a_bad_kubeconfig_is_one_line_naming_the_file(tmp_path: Path, text: str,
     assert says in message and str(path) in message and "\n" not in message
     assert SECRETISH not in message
     assert "---" not in message  # the flags of one cluster: --kubeconfig, --context
+
+
+def test_kubeconfig_files_of_kubeconfig_merge_as_kubectl_merges_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def config(server: str, *contexts: str, current: str) -> str:
+        return yaml.safe_dump({
+            "current-context": current,
+            "clusters": [{"name": c, "cluster": {"server": server}} for c in contexts],
+            "contexts": [{"name": c, "context": {"cluster": c, "user": "u"}} for c in contexts],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+        })  # fmt: skip
+
+    (tmp_path / "one").write_text(config("https://one.example:6443", "c1", current="c1"))
+    (tmp_path / "two").write_text(config("https://two.example:6443", "c1", "c2", current="c2"))
+    monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'missing'}:{tmp_path / 'one'}:{tmp_path / 'two'}")
+    current = kube.connect(None, None, None, "")
+    assert (current.context, current.endpoint.server) == ("c1", "https://one.example:6443")  # the first file wins
+    assert kube.connect(None, "c2", None, "").endpoint.server == "https://two.example:6443"
+    with pytest.raises(CommandError) as raised:
+        kube.connect(None, "c3", None, "source")
+    assert str(raised.value) == (
+        f'cannot find context "c3" in kubeconfig {tmp_path}/missing:{tmp_path}/one:{tmp_path}/two ($KUBECONFIG) '
+        '(contexts: "c1", "c2") (use --source-context)'
+    )
+
+
+def test_a_token_file_with_a_line_break_works_as_with_kubectl(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("t0k3n\n")
+    (tmp_path / "kubeconfig").write_text(yaml.safe_dump({
+        "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": "https://c.example:6443"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        "users": [{"name": "u", "user": {"tokenFile": "token"}}],  # relative to the kubeconfig
+    }))  # fmt: skip
+    cluster = kube.connect(tmp_path / "kubeconfig", None, None, "")
+    assert cluster.api.configuration.get_api_key_with_prefix("BearerToken") == "Bearer t0k3n"
+
+
+@pytest.mark.parametrize(
+    ("logged", "says"),
+    [
+        ("[Errno 2] No such file or directory: 'gke-gcloud-auth-plugin'", "is not found"),
+        ("exec: process returned 1. error: s3cr3t printed by the plugin", "failed (exit code 1)"),
+        ("exec: failed to decode process output: Expecting value", "printed no JSON ExecCredential"),
+        ("exec: missing token or clientCertificateData field in plugin output", "without a token"),
+        ("string indices must be integers", "gave no usable credential"),
+    ],
+)
+def test_a_failing_exec_plugin_is_said_without_what_it_printed(logged: str, says: str) -> None:
+    meaning, hint = kubeconfig_check.exec_failure(logged)
+    assert says in meaning and "s3cr3t" not in meaning + hint
+
+
+def test_transport_errors_name_the_server_and_the_cause() -> None:
+    refused = urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection")  # type: ignore[arg-type]
+    refused.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    wrapped = urllib3.exceptions.MaxRetryError(None, "/api", refused)  # type: ignore[arg-type]
+    assert transport.describe(wrapped, "https://c.example:6443")[0] == "https://c.example:6443 refused the connection"
+    verify = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+    verify.verify_message = "self-signed certificate"
+    cause, hint = transport.describe(urllib3.exceptions.SSLError(verify), "https://c.example:6443")
+    assert cause == (
+        "the certificate of https://c.example:6443 does not verify with the kubeconfig's certificate authority "
+        "(self-signed certificate)"
+    )
+    assert "certificate-authority" in hint
+
+
+def test_api_errors_are_one_line_and_quote_only_the_message() -> None:
+    err = ApiException(status=403, reason="Forbidden")
+    err.body = json.dumps({"message": "no\nway", "details": {"token": SECRETISH}})
+    assert kube.api_error_text(err) == "403 no way"
+    err.body = json.dumps({"message": {"token": SECRETISH}})
+    assert kube.api_error_text(err) == "403 Forbidden"
