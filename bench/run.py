@@ -220,6 +220,12 @@ def bench_sync(bed: Bed, work: Path, rows: list[Row]) -> None:
     past = utc_now() - timedelta(hours=2)
     child["metadata"]["annotations"][contract.TOKEN_ISSUED_AT_ANNOTATION] = format_time(past)
     child["metadata"]["annotations"][contract.TOKEN_EXPIRES_AT_ANNOTATION] = format_time(past + timedelta(hours=1))
+    # The status as Metacontroller would have it for that Secret (it wrote it at the same sync): with the
+    # sync's own fresh tokenIssuedTimestamp kept, the hooks would see a Secret behind the status and answer
+    # StaleView (wait for the view) instead of renewing.
+    status = stale["parent"]["status"]  # type: ignore[index]
+    status["tokenIssuedTimestamp"] = format_time(past)
+    status["tokenExpirationTimestamp"] = format_time(past + timedelta(hours=1))
     (work / "fresh.json").write_text(json.dumps(fresh))
     (work / "stale.json").write_text(json.dumps(stale))
 

@@ -71,7 +71,9 @@ def _error(status: int, reason: str, message: str) -> Response:
     return _json({"error": reason, "message": message, "code": status}, status)
 
 
-#: Seconds a refused sync is told to wait (Retry-After); Metacontroller retries it with its own backoff.
+#: Seconds a refused sync is told to wait (Retry-After): Metacontroller v4.17.2 requeues the import after exactly
+#: that long (pkg/hooks/webhook.go TooManyRequestError; composite controller processNextWorkItem AddAfter),
+#: with no failure counted and no backoff.
 BUSY_RETRY_AFTER_SECONDS: Final = 1
 
 
