@@ -29,12 +29,13 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml VERSION 
 
 venv: $(BIN)/.installed ## Create the virtualenv with pinned dependencies.
 
-lint: venv ## Run ruff and mypy (strict), and gofmt and go vet on the credential plugin.
+lint: venv ## Run ruff and mypy (strict), gofmt and go vet on the credential plugin, actionlint on the workflows.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	@unformatted=$$(cd credential-plugin && gofmt -l .); [ -z "$$unformatted" ] || { echo "gofmt: $$unformatted" >&2; exit 1; }
 	cd credential-plugin && go vet ./...
+	actionlint=$$(tests/tools/build-actionlint.sh) && "$$actionlint"
 
 testbed-build: ## Build etcd, kube-apiserver and kube-controller-manager (cached in ~/.cache); the node and images come with test/demo.
 	tests/tools/build.sh

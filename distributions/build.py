@@ -78,6 +78,7 @@ def stage_cli(into: Path, repo: Path = REPO) -> Path:
         (project / path).write_text(source, encoding="utf-8")
     packages = sorted(".".join(path.parent.parts) for path in staged if path.name == "__init__.py")
     shutil.copy2(repo / "docs" / "kubemcsa.md", project / "README.md")
+    shutil.copy2(repo / "LICENSE", project / "LICENSE")
     pyproject = spec.cli_pyproject(
         version=spec.python_version(read_version(repo)),
         dependencies=dependencies,

@@ -13,7 +13,7 @@ VERSION_FILE = "VERSION"
 LIBRARY = "multicluster-service-account"
 LIBRARY_PACKAGE = "multicluster_service_account"
 #: What the library's build reads, copied as they are (pyproject.toml names them).
-LIBRARY_FILES = ("pyproject.toml", "docs/library.md", VERSION_FILE)
+LIBRARY_FILES = ("pyproject.toml", "docs/library.md", "LICENSE", VERSION_FILE)
 
 #: The CLI: bootstrap/ as the package kubemcsa, the modules of hooks/ it imports as kubemcsa._hooks.
 CLI = "kubemcsa"
@@ -107,6 +107,7 @@ def cli_pyproject(
         'readme = "README.md"',
         f"requires-python = {_string(project['requires-python'])}",
         f"license = {_string(project['license'])}",
+        'license-files = ["LICENSE"]',
         f"dependencies = {_array(dependencies)}",
         "",
         "[project.scripts]",
