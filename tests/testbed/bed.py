@@ -79,7 +79,7 @@ class Hooks:
 
     url: str
     server_hostname: str
-    ca_pem: str
+    ca_pem: str = field(repr=False)
     #: gunicorn's master process (kubelet-less bed only).
     pid: int | None = None
     #: Its log file (kubelet-less bed only); with the node, the pods' logs.
@@ -139,7 +139,7 @@ class Bed:
     certificate_job: k8s.V1Job | None = None
     certificate_log: str = ""
     #: Every token seen, to check that none reaches the hooks' log.
-    tokens: set[str] = field(default_factory=set)
+    tokens: set[str] = field(default_factory=set, repr=False)
 
     def driver(
         self,

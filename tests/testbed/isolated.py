@@ -232,6 +232,7 @@ def inside(name: str, command: list[str]) -> int:
 def node_environment(name: str, with_clients: bool) -> dict[str, str]:
     node_bin = _build("build-node.sh")
     images = _build("build-images.sh")
+    _build("build-helm.sh")  # the chart's tests run helm (tests/unit/test_chart.py, tests/e2e/test_helm.py)
     env = {ENV_NETNS: name, ENV_NODE_IP: NODE_IP, ENV_NODE_BIN: str(node_bin), ENV_IMAGES: str(images)}
     if with_clients:
         env[ENV_CLIENTS] = str(_build("build-clients.sh"))
