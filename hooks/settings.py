@@ -19,7 +19,7 @@ BIND_FIELDS = {"hooks_port": ENV_PREFIX + "BIND", "webhook_port": ENV_PREFIX + "
 
 
 #: The plugin image of this release, as manifests/ and the test bed name it.
-DEFAULT_CREDENTIAL_PLUGIN_IMAGE = "ghcr.io/admiraltyio/multicluster-service-account-credential-plugin:0.1.0"
+DEFAULT_CREDENTIAL_PLUGIN_IMAGE = "ghcr.io/admiraltyio/multicluster-service-account-credential-plugin:0.7.0"
 
 
 def utc_now() -> datetime:

@@ -20,7 +20,7 @@ const (
 	mountRoot        = "/var/run/secrets/admiralty.io/serviceaccountimports"
 	pluginName       = "mcsa-credential-plugin"
 	pluginDir        = "/var/run/secrets/admiralty.io/bin"
-	pluginImage      = "ghcr.io/admiraltyio/multicluster-service-account-credential-plugin:0.1.0"
+	pluginImage      = "ghcr.io/admiraltyio/multicluster-service-account-credential-plugin:0.7.0"
 )
 
 // installer is the credential plugin's init container, as hooks/mutate.py makes it.

@@ -44,7 +44,7 @@ from .helpers import GROUP, VERSION, synced_import
 pytestmark = pytest.mark.node
 NS = "renewal"
 IMPORT = "renewal"
-IMAGE = "ghcr.io/admiraltyio/multicluster-service-account-example-multicluster-client:0.1.0"
+IMAGE = "ghcr.io/admiraltyio/multicluster-service-account-example-multicluster-client:0.7.0"
 #: 600 s tokens (the least a TokenRequest grants), renewed after 10% of that: every 60 s.
 RENEW_FRACTION = "0.1"
 DIRECTORY = f"{contract.MOUNT_ROOT}/{IMPORT}"

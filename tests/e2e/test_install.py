@@ -143,7 +143,7 @@ def test_cert_manager_overlay_swaps_the_certificate_step_for_cert_manager(tmp_pa
 def test_every_image_is_the_one_kustomize_name() -> None:
     rendered = kubectl(Path("/dev/null"), "kustomize", str(REPO / "manifests")).stdout
     images = {line.split("image:")[1].strip() for line in rendered.splitlines() if "image:" in line}
-    assert images == {"ghcr.io/admiraltyio/multicluster-service-account:0.1.0"}
+    assert images == {"ghcr.io/admiraltyio/multicluster-service-account:0.7.0"}
 
 
 def test_the_readmes_metacontroller_overlay_sets_the_recommended_flags(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from .helpers import synced_import
 
 pytestmark = pytest.mark.node
 NS = contract.CREDENTIALS_NAMESPACE
-IMAGE = "ghcr.io/admiraltyio/multicluster-service-account:0.1.0"
+IMAGE = "ghcr.io/admiraltyio/multicluster-service-account:0.7.0"
 
 
 def archive_digests(bed: Bed, image: str) -> set[str]:

@@ -30,7 +30,7 @@ from .helpers import ready
 
 pytestmark = pytest.mark.node
 NS = "three"
-IMAGE = "ghcr.io/admiraltyio/multicluster-service-account-example-multicluster-client:0.1.0"
+IMAGE = "ghcr.io/admiraltyio/multicluster-service-account-example-multicluster-client:0.7.0"
 LIST_BOTH = """
 import sys
 from kubernetes import client
