@@ -9,26 +9,6 @@
 set -euo pipefail
 helm_version=v4.3.2
 
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/multicluster-service-account
-out="$cache/bin/helm-${helm_version}"
-if [ -x "$out/helm" ]; then
-  echo "$out/helm"
-  exit 0
-fi
-
-command -v go >/dev/null || { echo "error: build-helm.sh: go is missing (Helm is built from the Go module proxy)" >&2; exit 1; }
-mkdir -p "$out"
-echo "building helm ${helm_version} (first time only; a few minutes on 2 cores) ..." >&2
-start=$(date +%s)
-# go install PKG@VERSION builds the module as released (its own go.mod and go.sum, checked against the
-# checksum database), outside any module of ours. GOBIN is a directory of this build's own, then the
-# binary moves into place, so that a build that fails or is killed never leaves a half-written helm.
-tmp=$(mktemp -d "$out/.build.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-ldflags="-s -w -X helm.sh/helm/v4/internal/version.version=${helm_version}"
+ldflags="-X helm.sh/helm/v4/internal/version.version=${helm_version}"
 ldflags+=" -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
-CGO_ENABLED=0 GOWORK=off GOFLAGS=-mod=readonly GOBIN="$tmp" \
-  go install -trimpath -ldflags "$ldflags" "helm.sh/helm/v4/cmd/helm@${helm_version}"
-mv "$tmp/helm" "$out/helm"
-echo "built helm ${helm_version} in $(($(date +%s) - start))s into $out" >&2
-echo "$out/helm"
+exec "$(dirname "$0")/go-install.sh" helm helm.sh/helm/v4/cmd/helm "$helm_version" "$ldflags"
