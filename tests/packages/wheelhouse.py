@@ -28,7 +28,10 @@ OFFLINE_HINT = (
 
 
 def pip(*args: str) -> None:
-    result = subprocess.run([*PIP, *args], capture_output=True, text=True, check=False, timeout=600)
+    """pip, without this process's PYTHON* variables: with PYTHONPATH naming the checkout (as the test bed sets
+    it), pip would take the checkout's own metadata for an installed distribution and skip the wheel."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    result = subprocess.run([*PIP, *args], capture_output=True, text=True, check=False, timeout=600, env=env)
     if result.returncode != 0:
         hint = OFFLINE_HINT if os.environ.get("MCSA_TESTBED_NETNS") else ""
         raise AssertionError(f"pip {' '.join(args)} failed{hint}:\n{result.stdout}{result.stderr}")
