@@ -82,7 +82,7 @@ def imports_of(listed: object) -> list[Obj]:
 
 def expiry_report(credential: Credential, cluster: str, now: datetime) -> tuple[str, str]:
     """What doctor says of the credential's own expiry: FAIL once expired, warn when near, else info."""
-    expiring, reason, message = credential_expiry(credential, cluster, now)
+    expiring, reason, message = credential_expiry(credential, cluster, now, relative=True)
     if reason == "CredentialExpired":
         return "FAIL", message
     if expiring:

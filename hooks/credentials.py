@@ -207,8 +207,12 @@ def warning_at(issued_at: datetime | None, expires_at: datetime | None) -> datet
     return expires_at - window
 
 
-def credential_expiry(credential: Credential, cluster: str, now: datetime) -> tuple[bool, str, str]:
-    """The CredentialExpiringSoon condition of an import of cluster: (status, reason, message)."""
+def credential_expiry(
+    credential: Credential, cluster: str, now: datetime, relative: bool = False
+) -> tuple[bool, str, str]:
+    """The CredentialExpiringSoon condition of an import of cluster: (status, reason, message). The message
+    says how long is left only if relative: the hooks' status must not change with the clock, or every sync
+    in the warning window would cost Metacontroller a status update (and the sync that update sets off)."""
     secret = f'the cluster credential Secret "{credential.secret}" for cluster "{cluster}"'
     warning_at = credential_warning_at(credential)
     if credential.expires_at is None or warning_at is None:
@@ -218,8 +222,8 @@ def credential_expiry(credential: Credential, cluster: str, now: datetime) -> tu
     if now >= credential.expires_at:
         return True, "CredentialExpired", f"{secret} expired at {until}; {rotate}"
     if now >= warning_at:
-        left = _duration(credential.expires_at - now)
-        return True, "CredentialExpiring", f"{secret} expires at {until} (in {left}); {rotate}"
+        left = f" (in {_duration(credential.expires_at - now)})" if relative else ""
+        return True, "CredentialExpiring", f"{secret} expires at {until}{left}; {rotate}"
     return False, "CredentialCurrent", f"{secret} expires at {until}"
 
 

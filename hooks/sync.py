@@ -168,20 +168,32 @@ def _kept_secret(child: Obj) -> Obj:
     return kept
 
 
-def _condition(parent: Parent, value: bool, reason: str, message: str, now: datetime, kind: str = "Ready") -> Condition:
-    """A condition of type kind; its lastTransitionTime stays while its status does."""
+def _condition(
+    parent: Parent,
+    value: bool,
+    reason: str,
+    message: str,
+    now: datetime,
+    kind: str = "Ready",
+    first: datetime | None = None,
+) -> Condition:
+    """A condition of type kind; its lastTransitionTime stays while its status does. On a parent that has
+    no condition of that kind yet, it is first when given: a time from the sync's inputs (the token's issue),
+    so that a second sync on a parent view from before the first one's status update answers the same
+    status, which costs Metacontroller no status update (and no sync that update would set off)."""
     status: Literal["True", "False"] = "True" if value else "False"
     previous = next(
         (c for c in array(parent.status.get("conditions")) if isinstance(c, dict) and c.get("type") == kind),
         {},
     )
     since = previous.get("lastTransitionTime") if previous.get("status") == status else None
+    default = first if first is not None and not previous else now
     condition: Condition = {
         "type": kind,
         "status": status,
         "reason": reason,
         "message": message,
-        "lastTransitionTime": since if isinstance(since, str) and parse_time(since) else format_time(now),
+        "lastTransitionTime": since if isinstance(since, str) and parse_time(since) else format_time(default),
     }
     if parent.generation is not None:
         condition["observedGeneration"] = parent.generation
@@ -204,13 +216,15 @@ def _status(
     return status
 
 
-def _credential_condition(parent: Parent, credential: Credential | None, now: datetime) -> list[Condition]:
+def _credential_condition(
+    parent: Parent, credential: Credential | None, now: datetime, first: datetime | None = None
+) -> list[Condition]:
     """The CredentialExpiringSoon condition, once the import's cluster credential is known."""
     cluster = parent.spec.get("clusterName")
     if credential is None or not isinstance(cluster, str):
         return []
     value, reason, message = credential_expiry(credential, cluster, now)
-    return [_condition(parent, value, reason, message, now, CREDENTIAL_EXPIRING)]
+    return [_condition(parent, value, reason, message, now, CREDENTIAL_EXPIRING, first)]
 
 
 def _stale_view(parent: Parent, current: tuple[IssuedToken, str] | None, now: datetime) -> bool:
@@ -279,16 +293,16 @@ def sync(request: Obj, issuer: TokenIssuer, settings: Settings) -> tuple[SyncRes
         return _failed(parent, failure, observed, current, credential, now, settings), failure.reason
 
     desired = _desired_secret(parent, spec, credential, token)
-    renew_at = _renew_at(token, settings)
+    renew_at, issued = _renew_at(token, settings), token.issued_at
     message = (
         f'token of service account "{spec.namespace}/{spec.name}" of cluster "{spec.cluster}" is in Secret '
         f'"{desired["metadata"]["name"]}"; it expires at {format_time(token.expires_at)} '
         f"and renews at {format_time(renew_at)}"
     )
     conditions = [
-        _condition(parent, True, "TokenIssued", message + note, now),
-        _condition(parent, False, "RenewalOnTrack", f"renews at {format_time(renew_at)}", now, EXPIRING),
-        *_credential_condition(parent, credential, now),
+        _condition(parent, True, "TokenIssued", message + note, now, first=issued),
+        _condition(parent, False, "RenewalOnTrack", f"renews at {format_time(renew_at)}", now, EXPIRING, issued),
+        *_credential_condition(parent, credential, now, issued),
     ]
     response: SyncResponse = {
         "status": _status(conditions, desired, token, credential),

@@ -173,7 +173,22 @@ def test_the_credential_condition_is_there_when_the_import_fails_too() -> None:
     response, outcome, _ = run(cred, "kube-system", "default", when=timedelta(days=80))
     assert outcome == "NotAllowed"
     assert condition(response, CREDENTIAL_EXPIRING)["reason"] == "CredentialExpiring"
-    assert "in 9d0h" in condition(response, CREDENTIAL_EXPIRING)["message"]
+    assert "expires at 2027-02-26T12:00:00Z; renew it with" in condition(response, CREDENTIAL_EXPIRING)["message"]
+
+
+@pytest.mark.parametrize("first", [timedelta(days=70), timedelta(days=88, hours=23, minutes=30)])
+def test_in_the_credentials_warning_window_the_status_does_not_change_with_the_clock(first: timedelta) -> None:
+    # Metacontroller updates an import's status whenever the answer differs from it, and that update sets off
+    # another sync: a message that said how long is left would cost two API calls per sync, all window long.
+    cred = importer_credential(lifetime=timedelta(days=90))
+    then, _, _ = run(cred, when=first)
+    children = [observed(then["children"][0])]
+    issuer = FakeIssuer(now=NOW + first + timedelta(seconds=61))
+    spec = {"clusterName": "cluster2", "namespace": "default", "name": "pod-lister"}
+    later = sync_request(parent(spec=spec, status=then["status"]), children=children, related=[cred])
+    response, outcome = sync(later, issuer, settings(NOW + first + timedelta(seconds=61)))
+    assert outcome == "TokenCurrent" and condition(response, CREDENTIAL_EXPIRING)["reason"] == "CredentialExpiring"
+    assert response["status"] == then["status"]
 
 
 @pytest.mark.parametrize(

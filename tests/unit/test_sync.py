@@ -390,6 +390,18 @@ def test_renewal_status_is_stable_on_the_next_sync() -> None:
     assert second["status"] == first["status"] and second["children"] == first["children"]
 
 
+def test_a_second_sync_on_a_view_from_before_the_first_status_update_answers_the_same_status() -> None:
+    # Metacontroller's informers: the Secret's event can set off the next sync before the import's own update
+    # reaches the view. Its answer must equal what was written, or Metacontroller writes it again (and syncs).
+    issuer = FakeIssuer(now=NOW)
+    first, _ = sync(sync_request(), issuer, settings(NOW))
+    later = NOW + timedelta(seconds=3)
+    second, outcome = sync(sync_request(children=[observed(first["children"][0])]), FakeIssuer(now=later),
+                           settings(later))  # fmt: skip
+    assert outcome == "TokenCurrent"
+    assert second["status"] == first["status"]
+
+
 @pytest.mark.parametrize(("later", "waits"), [(timedelta(seconds=1), True), (timedelta(seconds=29), True),
                                               (timedelta(seconds=31), False)])  # fmt: skip
 def test_a_view_without_the_secret_just_written_waits_rather_than_ask_again(later: timedelta, waits: bool) -> None:
