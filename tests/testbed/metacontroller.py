@@ -1,9 +1,10 @@
 """A test double of Metacontroller's CompositeController, for the test bed.
 
-Metacontroller itself cannot be built here (its Go module path is `metacontroller`, which the module
-proxy cannot serve), so the end-to-end tests drive the hooks with this driver instead. It reads the
-project's own CompositeController manifest and does what Metacontroller v4 does for it, following
-metacontroller/metacontroller (pkg/controller/composite, pkg/controller/common, pkg/dynamic/apply):
+Metacontroller cannot be installed from anything the tests may reach (its Go module path is `metacontroller`,
+which the module proxy cannot serve, and no image registry is reachable), so the end-to-end tests drive the
+hooks with this driver instead. It reads the project's own CompositeController manifest and does what
+Metacontroller v4.17.2 does for it (metacontroller/metacontroller at that tag: pkg/controller/composite,
+pkg/controller/common, pkg/dynamic/apply, pkg/hooks; client-go v0.36.3's workqueue and rest client):
 
 - watches parents, their children, and the related objects the customize hook asked for;
 - calls `customize`, then `sync` (hook version v2) over HTTPS, verifying the server with `caBundle`
@@ -14,15 +15,24 @@ metacontroller/metacontroller (pkg/controller/composite, pkg/controller/common, 
 - deletes observed children missing from the response, creates new ones (with the
   `metacontroller.k8s.io/last-applied-configuration` annotation) and updates existing ones in place
   with a three-way merge of observed, last-applied and desired;
-- writes `status` (with `observedGeneration`) through the status subresource when it changed;
-- decodes responses strictly (unknown fields are errors), treats non-200 as a failure (no writes,
-  requeue with exponential backoff), and honours `resyncAfterSeconds`;
+- decodes responses strictly (unknown fields are errors); a 429 requeues the parent after `Retry-After`
+  seconds (whole seconds or an HTTP date; else 0), with no failure counted (pkg/hooks/webhook.go,
+  controller.go processNextWorkItem); any other non-200 is a failure: no writes, and a requeue after the
+  workqueue's rate limiter (5 ms x 2^failures per parent, and 10 a second, burst 100, for all);
+- schedules `resyncAfterSeconds` as soon as the hook answers, before any write (controller.go
+  syncParentObject), in a workqueue as client-go's: first in, first out, a key at most once and never on
+  two workers, delayed adds waiting per key with the earliest kept;
 - keeps the customize hook's answer for a parent's uid and generation for 20 minutes;
 - writes status as AtomicStatusUpdate does: a fresh GET of the parent, then an update of the status
-  subresource only if the live status differs;
+  subresource only if the live status differs; on a conflict both again, 4 attempts in all (10, 50, 250 ms
+  apart), then nothing (the error is dropped, no requeue);
+- on every Secret event, goes through every parent in view for those whose customize answer selects it
+  (asking the customize hook for those it has no answer for, one after the other on the event thread), as
+  findRelatedParents does; and syncs every parent each `resync_period` (--cache-flush-interval, 30 min);
 - is bound by Metacontroller's **client-side rate limit**: every API call it makes (the fresh GET and the
-  writes, child creates, updates, deletes and adoption patches, and the informers' lists) takes a token
-  from a bucket of `burst` tokens refilled at `qps` a second (client-go's token bucket;
+  writes, child creates, updates and deletes, and the informers' lists; adopting an orphan costs 3, the
+  uncached GET of the parent once per sync, then a GET and an update of the child) takes a token from a
+  bucket of `burst` tokens refilled at `qps` a second (client-go's token bucket;
   `--client-go-qps=5 --client-go-burst=10` by default, `qps`/`burst` here, `workers` for `--workers`);
 - in background mode (`start()`), reads as Metacontroller's informers do: parents and Secrets (children
   and related objects) come from the watches' view, as last observed, not read fresh; so a sync that
@@ -36,22 +46,30 @@ would answer it. Without a node (the kubelet-less bed) there is no Service netwo
 given the hooks' loopback address (`service_url`).
 
 Not implemented, because this project does not rely on them: releasing owned children whose labels
-stopped matching, finalize hooks, `Retry-After` on 429, list merging by keys in
-the three-way merge (Secrets have no lists), the status update's retries on conflict (a conflict here
-waits for the next sync), the event recorder (its own client and limit), and discovery.
+stopped matching, finalize hooks, list merging by keys in the three-way merge (Secrets have no lists),
+the event recorder (its own client and limit), and discovery.
+
+Checked against the real Metacontroller v4.17.2 (built by hand from its source, run beside the test bed's
+two control planes and the hooks under gunicorn with 4 workers; 2026-12-04): see tests/testbed/burst.py
+for the figures and docs/sizing.md for what they mean.
 """
 
 import base64
 import copy
+import email.utils
 import heapq
 import http.client
 import json
 import logging
+import math
+import random
+import re
 import socket
 import ssl
 import threading
 import time
 import urllib.parse
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,7 +88,15 @@ LAST_APPLIED = "metacontroller.k8s.io/last-applied-configuration"
 CONTROLLER_UID = "controller-uid"
 RESPONSE_FIELDS = {"status", "children", "resyncAfterSeconds", "finalized"}
 CUSTOMIZE_FIELDS = {"relatedResources"}
+#: The workqueue's rate limiter for failed syncs (client-go DefaultTypedControllerRateLimiter): per item
+#: 5 ms x 2^failures up to 1000 s, and one bucket of 10 a second (burst 100) for all items, whichever is later.
 BACKOFF_BASE, BACKOFF_MAX = 0.005, 1000.0
+FAILED_QPS, FAILED_BURST = 10.0, 100
+#: AtomicStatusUpdate's retries on conflict (client-go retry.DefaultBackoff): 4 attempts, sleeping 10, 50 and
+#: 250 ms, each +-10%.
+STATUS_ATTEMPTS, STATUS_BACKOFF, STATUS_JITTER = 4, (0.01, 0.05, 0.25), 0.1
+#: --cache-flush-interval: the informers replay their cache (every parent synced again) this often.
+RESYNC_PERIOD = 30 * 60
 #: Metacontroller's flags and their defaults (pkg/cmd/metacontroller/main.go): --client-go-qps,
 #: --client-go-burst, --workers.
 DEFAULT_QPS, DEFAULT_BURST, DEFAULT_WORKERS = 5.0, 10, 5
@@ -91,6 +117,27 @@ class _HTTPSConnection(http.client.HTTPSConnection):
     def connect(self) -> None:
         raw = socket.create_connection((self._address or self.host, self.port), self.timeout)
         self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
+
+
+class TooManyRequests(RuntimeError):
+    """A hook answered 429: Metacontroller requeues the parent after Retry-After seconds (webhook.go
+    TooManyRequestError; controller.go processNextWorkItem), with no failure counted and no event."""
+
+    def __init__(self, hook: str, after: int) -> None:
+        super().__init__(f"{hook} hook answered 429, retry after {after} s")
+        self.after = after
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> int:
+    """Retry-After as Metacontroller v4.17.2 reads it (pkg/hooks/webhook.go): whole seconds, or an HTTP date
+    (the seconds until it, rounded up); anything else, or none, is 0 (an immediate retry)."""
+    if not value:
+        return 0
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return int(value) if re.fullmatch(r"[+-]?[0-9]+", value) else 0  # strconv.Atoi: no spaces
+    return math.ceil(when.timestamp() - (time.time() if now is None else now))
 
 
 class SyncError(RuntimeError):
@@ -173,6 +220,7 @@ class CompositeControllerDriver:
         workers: int = DEFAULT_WORKERS,
         qps: float | None = DEFAULT_QPS,
         burst: int = DEFAULT_BURST,
+        resync_period: float = RESYNC_PERIOD,
     ) -> None:
         #: Sync workers in background mode (--workers).
         self.workers = workers
@@ -194,17 +242,25 @@ class CompositeControllerDriver:
         self.child_key = _child_key("Secret", "v1")
         self._ssl: dict[str, ssl.SSLContext] = {}
         self._cluster_ips: dict[str, str] = {}
-        # Background mode.
-        self._queue: list[tuple[float, str]] = []
-        self._due: dict[str, float] = {}
-        self._failures: dict[str, int] = {}
-        self._processing: set[str] = set()
+        # Background mode: client-go's workqueue. A FIFO of keys, each at most once (dirty), never two workers
+        # on one key (processing: added again meanwhile, it goes to the back when done); and delayed adds,
+        # waiting per key, the earliest kept (an add meanwhile does not cancel it).
+        self._ready: deque[str] = deque()
         self._dirty: set[str] = set()
-        self._selections: dict[str, list[tuple[str, dict[str, str]]]] = {}
+        self._processing: set[str] = set()
+        self._waiting: dict[str, float] = {}
+        self._delayed: list[tuple[float, str]] = []
+        self._failures: dict[str, int] = {}
+        self._failed_bucket = TokenBucket(FAILED_QPS, FAILED_BURST)
+        self.resync_period = resync_period
         self._cv = threading.Condition()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        #: Syncs begun (Metacontroller's "Sync" log lines), answered by the sync hook, refused by it (429).
+        self.attempts = 0
         self.syncs = 0
+        self.refused = 0
+        self.status_conflicts = 0
         self.errors: list[str] = []
         # The informers' view (background mode): parents and Secrets as last observed, keyed namespace/name.
         self._parents: dict[str, Obj] = {}
@@ -248,7 +304,7 @@ class CompositeControllerDriver:
             self._cluster_ips[key] = str(cluster_ip)
         return self._cluster_ips[key]
 
-    def _post(self, webhook: Obj, url: str, body: bytes) -> tuple[int, bytes]:
+    def _post(self, webhook: Obj, url: str, body: bytes) -> tuple[int, bytes, str | None]:
         timeout = _duration_seconds(webhook.get("timeout"))
         parts = urllib.parse.urlsplit(url)
         address = self._service_address(webhook)
@@ -264,7 +320,7 @@ class CompositeControllerDriver:
                 "POST", parts.path or "/", body, {"Content-Type": "application/json", "Host": parts.netloc}
             )
             response = connection.getresponse()
-            return response.status, response.read()
+            return response.status, response.read(), response.getheader("Retry-After")
         finally:
             connection.close()
 
@@ -292,9 +348,11 @@ class CompositeControllerDriver:
         url = self._url(webhook)
         body = json.dumps(request).encode()
         try:
-            status, raw = self._post(webhook, url, body)
+            status, raw, retry_after = self._post(webhook, url, body)
         except (OSError, http.client.HTTPException) as err:
             raise SyncError(f"{hook} hook {url} failed: {err}") from None
+        if status == 429:
+            raise TooManyRequests(hook, retry_after_seconds(retry_after))
         if status != 200:
             raise SyncError(f"{hook} hook {url} answered {status}: {raw[:300]!r}")
         try:
@@ -332,8 +390,6 @@ class CompositeControllerDriver:
             return {}
         response = self._customize(parent)
         related: Obj = {}
-        selections: list[tuple[str, dict[str, str]]] = []
-        self._selections[f"{parent['metadata']['namespace']}/{parent['metadata']['name']}"] = selections
         for rule in response.get("relatedResources") or []:
             if (rule.get("apiVersion"), rule.get("resource")) != ("v1", "secrets") or rule.get("namespaceSelector"):
                 raise SyncError(f"this driver resolves related v1 secrets by namespace and labels only: {rule}")
@@ -342,7 +398,6 @@ class CompositeControllerDriver:
                 raise SyncError("this driver does not resolve matchExpressions")
             labels = ",".join(f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items())
             namespace = rule.get("namespace") or parent["metadata"]["namespace"]
-            selections.append((namespace, dict(selector.get("matchLabels") or {})))
             items = self._list_secrets(namespace, labels or None)
             bucket = related.setdefault(_child_key("Secret", "v1"), {})
             for item in items:
@@ -386,25 +441,35 @@ class CompositeControllerDriver:
             raise SyncError("this driver needs generateSelector: true")
         secrets = self._list_secrets(meta["namespace"], selector)
         children: dict[str, Obj] = {}
+        checked = False
         for secret in secrets:
             refs = secret["metadata"].get("ownerReferences") or []
             controller = next((r for r in refs if r.get("controller")), None)
             if controller is None:
-                refs.append(self._owner_reference(parent))
-                self.limiter.take()
-                response = self.core.patch_namespaced_secret(
-                    secret["metadata"]["name"],
-                    meta["namespace"],
-                    {"metadata": {"ownerReferences": refs}},
-                    _preload_content=False,
-                )
-                secret = json.loads(response.data)
+                if not checked:  # canAdopt: an uncached GET of the parent, once per claim (sync.Once)
+                    self.limiter.take()
+                    if self.get_parent(meta["namespace"], meta["name"])["metadata"]["uid"] != meta["uid"]:
+                        raise SyncError(f"parent {meta['namespace']}/{meta['name']} was replaced: not adopting")
+                    checked = True
+                secret = self._adopt(secret, parent)
             elif controller["uid"] != meta["uid"]:
                 continue
             secret.setdefault("apiVersion", "v1")
             secret.setdefault("kind", "Secret")
             children[f"{meta['namespace']}/{secret['metadata']['name']}"] = secret
         return children
+
+    def _adopt(self, secret: Obj, parent: Obj) -> Obj:
+        """An orphan made a child, as Metacontroller's AtomicUpdate does it: a GET of the child and an update."""
+        meta = secret["metadata"]
+        self.limiter.take()
+        read = self.core.read_namespaced_secret(meta["name"], meta["namespace"], _preload_content=False)
+        live = json.loads(read.data)
+        live["metadata"].setdefault("ownerReferences", []).append(self._owner_reference(parent))
+        self.limiter.take()
+        response = self.core.replace_namespaced_secret(meta["name"], meta["namespace"], live, _preload_content=False)
+        adopted: Obj = json.loads(response.data)
+        return adopted
 
     def sync_parent(self, namespace: str, name: str) -> SyncResult | None:
         """One reconcile of a parent, as Metacontroller's syncParentObject; None if it is gone."""
@@ -429,8 +494,12 @@ class CompositeControllerDriver:
             "related": self._related(parent),
             "finalizing": False,
         }
+        self.attempts += 1  # Metacontroller logs "Sync" (V(4)) here, before the hook answers or refuses
         response = self.call_hook("sync", request, RESPONSE_FIELDS)
         self.syncs += 1
+        resync = float(response.get("resyncAfterSeconds") or 0)
+        if self._informed and resync > 0:  # scheduled before any write, so even if a write fails
+            self.enqueue(f"{namespace}/{name}", resync)
         # A parent being deleted (without a finalize hook) keeps its children for the garbage collector;
         # its status is still written. Status is written even when managing children fails.
         failure: Exception | None = None
@@ -442,7 +511,7 @@ class CompositeControllerDriver:
         self._write_status(parent, response.get("status"))
         if failure is not None:
             raise failure
-        return SyncResult(response, float(response.get("resyncAfterSeconds") or 0))
+        return SyncResult(response, resync)
 
     def _manage_children(self, parent: Obj, observed: dict[str, Obj], desired_list: list[Obj]) -> None:
         meta = parent["metadata"]
@@ -488,53 +557,91 @@ class CompositeControllerDriver:
 
     def _write_status(self, parent: Obj, status: Obj | None) -> None:
         """As Metacontroller's AtomicStatusUpdate: a fresh GET of the parent (never the informer's copy),
-        and an update of its status subresource only if the live status differs."""
-        self.limiter.take()
-        try:
-            live = self.get_parent(parent["metadata"]["namespace"], parent["metadata"]["name"])
-        except ApiException as err:
-            if err.status == 404:
-                return
-            raise
+        and an update of its status subresource only if the live status differs; on a conflict, both again
+        (retry.RetryOnConflict with DefaultBackoff), and after the last conflict nothing (no requeue: the
+        error is dropped, controller.go updateParentStatus). A parent gone is no error."""
+        namespace, name = parent["metadata"]["namespace"], parent["metadata"]["name"]
         new_status = dict(status or {})
         new_status["observedGeneration"] = parent["metadata"].get("generation")  # the generation synced
-        if new_status == live.get("status"):
-            return
-        updated = copy.deepcopy(live)
-        updated["status"] = new_status
-        self.limiter.take()
-        _tolerate(
-            409,  # the parent changed meanwhile: the next sync writes it
-            lambda: self.custom.replace_namespaced_custom_object_status(
-                self.parent_group,
-                self.parent_version,
-                parent["metadata"]["namespace"],
-                self.parent_plural,
-                parent["metadata"]["name"],
-                updated,
-            ),
-        )
+        for attempt in range(STATUS_ATTEMPTS):
+            if attempt:
+                pause = STATUS_BACKOFF[attempt - 1]
+                time.sleep(pause * (1 + random.uniform(-STATUS_JITTER, STATUS_JITTER)))
+            self.limiter.take()
+            try:
+                live = self.get_parent(namespace, name)
+                if new_status == live.get("status"):
+                    return
+                updated = copy.deepcopy(live)
+                updated["status"] = new_status
+                self.limiter.take()
+                self.custom.replace_namespaced_custom_object_status(
+                    self.parent_group, self.parent_version, namespace, self.parent_plural, name, updated
+                )
+                return
+            except ApiException as err:
+                if err.status == 404:
+                    return
+                if err.status != 409:
+                    raise
+                self.status_conflicts += 1
 
     # -- background mode ----------------------------------------------------------------------------
 
     def enqueue(self, key: str, delay: float = 0.0) -> None:
-        due = time.monotonic() + delay
+        """The workqueue's Add (delay 0) or AddAfter."""
         with self._cv:
-            if key in self._due and self._due[key] <= due:
+            if delay > 0:
+                due = time.monotonic() + delay
+                if key not in self._waiting or due < self._waiting[key]:
+                    self._waiting[key] = due
+                    heapq.heappush(self._delayed, (due, key))
+                    self._cv.notify()
                 return
-            self._due[key] = due
-            heapq.heappush(self._queue, (due, key))
+            self._add(key)
+
+    def _add(self, key: str) -> None:
+        if key in self._dirty:
+            return
+        self._dirty.add(key)
+        if key not in self._processing:
+            self._ready.append(key)
             self._cv.notify()
+
+    def _next(self) -> str | None:
+        """A key to sync, waiting for one (None: stopping); delayed keys join the back of the FIFO when due."""
+        with self._cv:
+            while not self._stopping.is_set():
+                now = time.monotonic()
+                while self._delayed and self._delayed[0][0] <= now:
+                    due, key = heapq.heappop(self._delayed)
+                    if self._waiting.get(key) == due:
+                        del self._waiting[key]
+                        self._add(key)
+                if self._ready:
+                    key = self._ready.popleft()
+                    self._dirty.discard(key)
+                    self._processing.add(key)
+                    return key
+                self._cv.wait(self._delayed[0][0] - now if self._delayed else None)
+            return None
+
+    def _done(self, key: str) -> None:
+        with self._cv:
+            self._processing.discard(key)
+            if key in self._dirty:
+                self._ready.append(key)
+                self._cv.notify()
 
     def start(self) -> "CompositeControllerDriver":
         """Watches and workers in the background. From now on, syncs read parents and Secrets from the
         informers' view, as Metacontroller does; the workers start once both informers have listed."""
-        for target in (self._watch_parents, self._watch_secrets):
+        for target in (self._watch_parents, self._watch_secrets, self._resync):
             thread = threading.Thread(target=target, name=f"driver-{target.__name__}", daemon=True)
             thread.start()
             self._threads.append(thread)
         deadline = time.monotonic() + 60
-        while len(self._listed) < 2 and time.monotonic() < deadline:
+        while len(self._listed) < 2 and time.monotonic() < deadline:  # the parents' and the Secrets' lists
             time.sleep(0.05)
         if len(self._listed) < 2:
             raise SyncError("the driver's informers did not list parents and Secrets within 60 s")
@@ -604,6 +711,12 @@ class CompositeControllerDriver:
             plural=self.parent_plural,
         )
 
+    def _resync(self) -> None:
+        """The informers' resync (--cache-flush-interval): their cache replayed as updates, every parent synced."""
+        while not self._stopping.wait(self.resync_period):
+            for key in list(self._parents):
+                self.enqueue(key)
+
     def _watch_secrets(self) -> None:
         parent_api_version = self.spec["parentResource"]["apiVersion"]
 
@@ -620,53 +733,58 @@ class CompositeControllerDriver:
             owner = next((r for r in refs if r.get("controller") and r.get("apiVersion") == parent_api_version), None)
             if owner is not None:
                 self.enqueue(f"{meta['namespace']}/{owner['name']}")
-            # A related object changed: Metacontroller re-syncs the parents that selected it.
-            labels = meta.get("labels") or {}
-            for parent_key, rules in list(self._selections.items()):
-                if any(ns == meta["namespace"] and sel.items() <= labels.items() for ns, sel in rules):
-                    self.enqueue(parent_key)
+            self._related_changed(meta)
 
         self._watch(self.core.list_secret_for_all_namespaces, on_secret, self._secrets.clear)
 
+    def _related_changed(self, meta: Obj) -> None:
+        """A Secret changed: sync the parents whose customize answer selects it. As Metacontroller's
+        findRelatedParents, for every Secret event: every parent in view, its customize answer asked for
+        (over HTTP, one after the other, on the informer's one event thread) unless cached."""
+        labels = meta.get("labels") or {}
+        for key, parent in list(self._parents.items()):
+            try:
+                rules = self._customize(parent).get("relatedResources") or []
+            except (SyncError, TooManyRequests) as err:
+                log.debug("customize of %s for a related Secret: %s", key, err)  # skipped, as Metacontroller does
+                continue
+            for rule in rules:
+                selector = (rule.get("labelSelector") or {}).get("matchLabels") or {}
+                if (
+                    (rule.get("apiVersion"), rule.get("resource")) == ("v1", "secrets")
+                    and (rule.get("namespace") or parent["metadata"]["namespace"]) == meta["namespace"]
+                    and selector.items() <= labels.items()
+                    and (not rule.get("names") or meta["name"] in rule["names"])
+                ):
+                    self.enqueue(key)
+                    break
+
     def _work(self) -> None:
-        while not self._stopping.is_set():
-            with self._cv:
-                while not self._stopping.is_set() and (not self._queue or self._queue[0][0] > time.monotonic()):
-                    timeout = self._queue[0][0] - time.monotonic() if self._queue else None
-                    self._cv.wait(timeout)
-                if self._stopping.is_set():
-                    return
-                due, key = heapq.heappop(self._queue)
-                if self._due.get(key) != due:
-                    continue
-                del self._due[key]
-                if key in self._processing:  # never two workers on one parent, as Metacontroller's workqueue
-                    self._dirty.add(key)
-                    continue
-                self._processing.add(key)
+        while (key := self._next()) is not None:
             try:
                 self._process(key)
             finally:
-                with self._cv:
-                    self._processing.discard(key)
-                    if key in self._dirty:
-                        self._dirty.discard(key)
-                        self.enqueue(key)
+                self._done(key)
 
     def _process(self, key: str) -> None:
-        """One sync of key; a failure requeues it with backoff (the worker never dies), a success at
-        resyncAfterSeconds."""
+        """One sync of key, as processNextWorkItem: refused (429), again after Retry-After seconds with no
+        failure counted; failed, again after the rate limiter's delay (the worker never dies); a success
+        forgets the failures. resyncAfterSeconds is scheduled by the sync itself."""
         namespace, name = key.split("/", 1)
         try:
-            result = self.sync_parent(namespace, name)
+            self.sync_parent(namespace, name)
+        except TooManyRequests as refusal:
+            self.refused += 1
+            log.info("sync of %s: %s", key, refusal)
+            self.enqueue(key, refusal.after)
+            return
         except Exception as err:
-            failures = self._failures.get(key, 0) + 1
-            self._failures[key] = failures
+            failures = self._failures.get(key, 0)
+            self._failures[key] = failures + 1
             text = str(err) if isinstance(err, SyncError) else f"{type(err).__name__}: {getattr(err, 'status', '')}"
             self.errors.append(f"{key}: {text}")
-            log.warning("sync of %s failed (%d): %s", key, failures, text)
-            self.enqueue(key, min(BACKOFF_MAX, BACKOFF_BASE * 2**failures))
+            log.warning("sync of %s failed (%d): %s", key, failures + 1, text)
+            delay = max(min(BACKOFF_MAX, BACKOFF_BASE * 2**failures), self._failed_bucket.reserve())
+            self.enqueue(key, delay)
             return
         self._failures.pop(key, None)
-        if result is not None and result.resync_after > 0:
-            self.enqueue(key, result.resync_after)

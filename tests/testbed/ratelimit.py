@@ -32,19 +32,25 @@ class TokenBucket:
         self.taken = 0
         self.waited = 0.0
 
-    def take(self) -> float:
-        """One token, waiting for it; the seconds waited. Callers are served in the order they reserve."""
-        if self.qps is None:
-            with self._lock:
-                self.taken += 1
-            return 0.0
+    def reserve(self) -> float:
+        """One token without waiting (rate.Limiter's Reserve().Delay(), as the workqueue's bucket limiter
+        uses it): how long the caller should wait for it. It is taken now, so later callers wait behind it."""
         with self._lock:
+            self.taken += 1
+            if self.qps is None:
+                return 0.0
             now = self._clock()
             self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.qps)
             self._last = now
-            self._tokens -= 1  # reserved now, even if owed: later callers wait behind this one
-            wait = -self._tokens / self.qps if self._tokens < 0 else 0.0
-            self.taken += 1
+            self._tokens -= 1
+            return -self._tokens / self.qps if self._tokens < 0 else 0.0
+
+    def take(self) -> float:
+        """One token, waiting for it; the seconds waited. Callers are served in the order they reserve."""
+        wait = self.reserve()
+        if self.qps is None:
+            return 0.0
+        with self._lock:
             self.waited += wait
         if wait > 0:
             self._sleep(wait)

@@ -39,7 +39,7 @@ def syncing_imports(
 
 def busy_refusals(driver: CompositeControllerDriver) -> int:
     """How many of the driver's syncs the hooks refused as busy (429)."""
-    return sum("answered 429" in error for error in driver.errors)
+    return driver.refused
 
 
 def p99(values: list[float]) -> float:

@@ -42,3 +42,13 @@ def test_no_limit() -> None:
 def test_a_limit_needs_positive_values() -> None:
     with pytest.raises(ValueError, match="qps > 0"):
         TokenBucket(0, 10)
+
+
+def test_reserve_takes_a_token_at_once_and_says_how_long_to_wait_for_it() -> None:
+    # The workqueue's limiter for failed syncs (10 a second, burst 100): Reserve().Delay(), nothing sleeps.
+    clock = Clock()
+    bucket = TokenBucket(10, 100, clock, clock.sleep)
+    delays = [bucket.reserve() for _ in range(120)]
+    assert delays[:100] == [0.0] * 100
+    assert delays[100:] == pytest.approx([0.1 * n for n in range(1, 21)])
+    assert clock.now == 100.0 and bucket.taken == 120
