@@ -71,6 +71,22 @@ func appendOps(ops []op, exists bool, path string, items []any) []op {
 	return ops
 }
 
+// mutated: the pod has the plugin's volume already. The API server calls the webhook again (its
+// reinvocationPolicy is IfNeeded) after the ServiceAccount admission plugin adds its token to the new init
+// container; the hooks then add nothing, and nor does this.
+func mutated(p pod) bool {
+	var volumes []struct {
+		Name string `json:"name"`
+	}
+	_ = json.Unmarshal(p.Spec["volumes"], &volumes)
+	for _, volume := range volumes {
+		if volume.Name == pluginName {
+			return true
+		}
+	}
+	return false
+}
+
 func patch(p pod) []op {
 	var volumes, mounts []any
 	for _, name := range strings.Split(p.Metadata.Annotations[importAnnotation], ",") {
@@ -79,7 +95,7 @@ func patch(p pod) []op {
 			mounts = append(mounts, map[string]any{"name": "sai-" + name, "mountPath": mountRoot + "/" + name, "readOnly": true})
 		}
 	}
-	if len(volumes) == 0 {
+	if len(volumes) == 0 || mutated(p) {
 		return nil
 	}
 	volumes = append(volumes, map[string]any{"name": pluginName, "emptyDir": map[string]any{"sizeLimit": "16Mi"}})
