@@ -1,5 +1,6 @@
 """The install on real API servers: manifests, the certificate step and its RBAC, the hooks' pod spec."""
 
+import shlex
 from pathlib import Path
 
 import yaml
@@ -105,6 +106,42 @@ def test_the_hooks_pod_is_restricted(testbed: Bed) -> None:
         e.to_dict() for e in webhook.namespace_selector.match_expressions
     ]
     assert (webhook.failure_policy, webhook.side_effects, webhook.admission_review_versions) == ("Fail", "None", ["v1"])
+
+
+POD_SECURITY = ("enforce", "audit", "warn")
+
+
+def documented_labelling() -> list[str]:
+    """The command docs/install.md gives Helm users to label the namespace, as a kubectl argument list."""
+    text = (REPO / "docs" / "install.md").read_text()
+    block = text.split("<!-- pod-security-labels:", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    return shlex.split(block.replace("\\\n", " "))
+
+
+def test_the_install_namespace_enforces_the_restricted_pod_security_standard(testbed: Bed) -> None:
+    # The labels the manifests set, and the command the docs give Helm users sets them the same (a no-op here).
+    command = documented_labelling()
+    assert command[:3] == ["kubectl", "--context", "cluster1"]
+    kubectl(testbed.kubeconfig, *command[1:])
+    labels = k8s.CoreV1Api(testbed.api1).read_namespace(NS).metadata.labels
+    assert {mode: labels.get(f"pod-security.kubernetes.io/{mode}") for mode in POD_SECURITY} == dict.fromkeys(
+        POD_SECURITY, "restricted"
+    )
+    # The API server checks every pod template the install has against the namespace's level (warn), so a
+    # server-side dry run of the manifests says if any of them (hooks, certificate Job, CronJob) would be refused.
+    applied = kubectl(testbed.kubeconfig, "--context", "cluster1", "apply", "-k", str(REPO / "manifests"),
+                      "--dry-run=server")  # fmt: skip
+    assert "PodSecurity" not in applied.stderr, applied.stderr
+    # It would say so: a template that is not restricted.
+    unrestricted = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "unrestricted", "namespace": NS},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "x"}]}}},
+    }
+    refused = kubectl(testbed.kubeconfig, "--context", "cluster1", "apply", "--dry-run=server", "-f", "-",
+                      stdin=yaml.safe_dump(unrestricted))  # fmt: skip
+    assert 'would violate PodSecurity "restricted:latest"' in refused.stderr, refused.stderr
 
 
 def test_applying_the_manifests_again_keeps_the_certificate_and_ca_bundle(testbed: Bed) -> None:

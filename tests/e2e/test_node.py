@@ -66,8 +66,27 @@ def test_the_certificate_job_ran_in_a_pod_and_the_webhook_trusts_its_ca(testbed:
     assert (webhook.client_config.service.name, webhook.client_config.service.namespace) == (HOOKS, NS)
 
 
+def test_the_certificate_cronjob_runs_under_the_restricted_pod_security_standard(testbed: Bed) -> None:
+    # The install namespace enforces restricted (test_install.py): a Job made from the CronJob's template runs.
+    cluster1 = ["--context", "cluster1", "-n", NS]
+    kubectl(testbed.kubeconfig, *cluster1, "create", "job", "certificates-now",
+            "--from=cronjob/multicluster-service-account-certificates")  # fmt: skip
+    try:
+        kubectl(testbed.kubeconfig, *cluster1, "wait", "--for=condition=complete", "--timeout=120s",
+                "job/certificates-now")  # fmt: skip
+        log = kubectl(testbed.kubeconfig, *cluster1, "logs", "job/certificates-now").stdout
+        assert "is up to date" in log, log
+    finally:
+        kubectl(testbed.kubeconfig, *cluster1, "delete", "job", "certificates-now", "--wait=false", check=False)
+
+
 def test_a_pod_with_an_import_runs_with_the_secret_mounted_by_the_kubelet(testbed: Bed) -> None:
     synced_import(testbed, "mounted", "mounted")
+    # In a namespace that enforces the restricted Pod Security Standard: the webhook's additions (the Secret
+    # volume, the credential plugin's init container) pass it, checked after the webhook has mutated the pod.
+    k8s.CoreV1Api(testbed.api1).patch_namespace(
+        "mounted", {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}
+    )
     secret = k8s.CoreV1Api(testbed.api1).read_namespaced_secret(names.secret_name("mounted"), "mounted")
     testbed.remember(secret)
     directory = f"{contract.MOUNT_ROOT}/mounted"
@@ -80,8 +99,15 @@ def test_a_pod_with_an_import_runs_with_the_secret_mounted_by_the_kubelet(testbe
         "spec": {
             "automountServiceAccountToken": False,
             "terminationGracePeriodSeconds": 0,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [
-                {"name": "c", "image": IMAGE, "imagePullPolicy": "IfNotPresent", "command": ["sh", "-c", script]}
+                {
+                    "name": "c",
+                    "image": IMAGE,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["sh", "-c", script],
+                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                }
             ],
         },
     }
@@ -126,7 +152,7 @@ def test_each_port_serves_its_own_paths_and_the_network_policy_admits_only_metac
     status, _ = testbed.hooks.request("POST", "/mutate", review)
     assert status == 400
     # The policy as installed: it selects both hooks pods; port hooks from namespace metacontroller only,
-    # port webhook from anywhere. (The bed's CNI plugins do not enforce NetworkPolicy.)
+    # port webhook from anywhere (enforced: the next test).
     policy = k8s.NetworkingV1Api(testbed.api1).read_namespaced_network_policy(HOOKS, NS)
     selector = ",".join(f"{k}={v}" for k, v in policy.spec.pod_selector.match_labels.items())
     selected = k8s.CoreV1Api(testbed.api1).list_namespaced_pod(NS, label_selector=selector).items
@@ -141,3 +167,72 @@ def test_each_port_serves_its_own_paths_and_the_network_policy_admits_only_metac
     assert [p.port for p in webhook_rule.ports] == ["webhook"] and webhook_rule._from is None
     [container] = testbed.hooks_pods()[0].spec.containers or []
     assert {p.name: p.container_port for p in container.ports} == {"hooks": 8443, "webhook": 9443}
+
+
+#: Opens a TCP connection to each HOST:PORT argument (2 s each), and says which opened. It waits a moment
+#: first: kube-network-policies learns a new pod's address from the API server (the kubelet reports it).
+CONNECT = """
+import socket, sys, time
+time.sleep(5)
+for target in sys.argv[1:]:
+    host, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), 2).close()
+        print(target, "open")
+    except OSError as err:
+        print(target, "closed", type(err).__name__)
+"""
+
+
+def reachable(bed: Bed, namespace: str, targets: list[str]) -> dict[str, bool]:
+    """Which targets (HOST:PORT) a pod in namespace can connect to."""
+    core = k8s.CoreV1Api(bed.api1)
+    pod = {
+        "metadata": {"name": "connect"},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "c",
+                    "image": IMAGE,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["python3", "-c", CONNECT, *targets],
+                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                }
+            ],
+        },
+    }
+    core.create_namespaced_pod(namespace, pod)
+    try:
+        eventually(lambda: core.read_namespaced_pod("connect", namespace).status.phase == "Succeeded" or None,
+                   f"the connecting pod in {namespace} to finish", timeout=120, interval=1)  # fmt: skip
+        log = core.read_namespaced_pod_log("connect", namespace)
+    finally:
+        core.delete_namespaced_pod("connect", namespace, grace_period_seconds=0)
+        eventually(lambda: not core.list_namespaced_pod(namespace).items or None, "the pod to go", timeout=60)
+    said = dict(line.split(" ", 1) for line in log.splitlines())
+    assert set(said) == set(targets), log
+    return {target: said[target] == "open" for target in targets}
+
+
+def test_the_network_policy_is_enforced_only_metacontrollers_namespace_reaches_the_sync_port(testbed: Bed) -> None:
+    # kube-network-policies (SIG Network's implementation) polices every connection between the node's pods
+    # (tests/testbed/netpol.py), for every test of the bed: the install works unchanged with it on.
+    assert testbed.node is not None and "kube-network-policies" in testbed.node.processes
+    core = k8s.CoreV1Api(testbed.api1)
+    for namespace in ("metacontroller", "elsewhere"):
+        if not core.list_namespace(field_selector=f"metadata.name={namespace}").items:
+            core.create_namespace({"metadata": {"name": namespace}})
+    service = core.read_namespaced_service(HOOKS, NS).spec.cluster_ip
+    pods = [p.status.pod_ip for p in testbed.hooks_pods() if p.metadata.deletion_timestamp is None]
+    hooks = [f"{ip}:8443" for ip in pods] + [f"{service}:8443"]
+    webhook = [f"{ip}:9443" for ip in pods] + [f"{service}:443"]
+    assert reachable(testbed, "metacontroller", hooks + webhook) == dict.fromkeys(hooks + webhook, True)
+    elsewhere = reachable(testbed, "elsewhere", hooks + webhook)
+    assert elsewhere == {**dict.fromkeys(hooks, False), **dict.fromkeys(webhook, True)}, elsewhere
+    # The node's own processes are not policed: the API server still calls the webhook (this bed's other
+    # tests create pods through it) and Metacontroller's stand-in, a process of the node, the hooks port.
+    status, body = testbed.hooks.request("POST", "/sync", json.dumps({"parent": 1}).encode(), port=8443)
+    assert status == 400 and "parent must be a JSON object" in body

@@ -18,7 +18,7 @@ from pathlib import Path
 from .bed import NodeEnvironment
 from .cluster import ControlPlaneError, start_clusters
 from .isolated import NETNS_DIR, delete
-from .node import Node, unmount_under
+from .node import unmount_under
 
 STATE = "testbed.json"
 
@@ -39,9 +39,7 @@ def up(directory: Path) -> int:
     node = None
     if environment is not None:
         try:
-            node = Node(
-                planes[0], directory / "node", environment.bin_dir, environment.images_dir, environment.netns
-            ).start()
+            node = environment.node(planes[0], directory / "node").start()
         except ControlPlaneError as err:
             for plane in planes:
                 plane.stop()

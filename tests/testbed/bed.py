@@ -31,7 +31,7 @@ from hooks.pki import KeyPair, issue, write_private
 
 from .cluster import ControlPlane, ControlPlaneError, free_port, start_clusters
 from .hooks_server import ServingFiles, gunicorn_hooks
-from .isolated import ENV_IMAGES, ENV_NETNS, ENV_NODE_BIN, ENV_NODE_IP
+from .isolated import ENV_IMAGES, ENV_NETNS, ENV_NETWORK_POLICIES, ENV_NODE_BIN, ENV_NODE_IP
 from .metacontroller import DEFAULT_BURST, DEFAULT_QPS, DEFAULT_WORKERS, CompositeControllerDriver
 from .node import Node
 from .scenario import (
@@ -63,14 +63,25 @@ class NodeEnvironment:
     node_ip: str
     bin_dir: Path
     images_dir: Path
+    #: kube-network-policies (None: NetworkPolicy is not enforced).
+    network_policies: Path | None = None
 
     @staticmethod
     def from_env() -> "NodeEnvironment | None":
         if not os.environ.get(ENV_NETNS):
             return None
+        policies = os.environ.get(ENV_NETWORK_POLICIES)
         return NodeEnvironment(
-            os.environ[ENV_NETNS], os.environ[ENV_NODE_IP], Path(os.environ[ENV_NODE_BIN]), Path(os.environ[ENV_IMAGES])
+            os.environ[ENV_NETNS],
+            os.environ[ENV_NODE_IP],
+            Path(os.environ[ENV_NODE_BIN]),
+            Path(os.environ[ENV_IMAGES]),
+            Path(policies) if policies else None,
         )
+
+    def node(self, plane: ControlPlane, directory: Path) -> Node:
+        """plane's node, with NetworkPolicy enforced when kube-network-policies is there."""
+        return Node(plane, directory, self.bin_dir, self.images_dir, self.netns, self.network_policies)
 
 
 @dataclass
@@ -288,9 +299,7 @@ def running_bed(
         api1, api2 = api_client(kubeconfig, "cluster1"), api_client(kubeconfig, "cluster2")
         if node and environment:
             say(f"Starting cluster1's node (containerd, kubelet, kube-proxy, kube-scheduler) at {address} ...")
-            started = Node(
-                cluster1, directory / "node", environment.bin_dir, environment.images_dir, environment.netns
-            ).start()
+            started = environment.node(cluster1, directory / "node").start()
         say("$ kubectl --context cluster1 apply -k manifests/")
         install(kubeconfig, "cluster1")
         job, job_log = None, ""

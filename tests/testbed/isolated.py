@@ -16,7 +16,8 @@ a namespace whose bed was killed outright is removed by the next run.
 Without root: says so in one line and runs COMMAND as it is, on the kubelet-less bed (pods are stored,
 never run). In CI (`CI=true`) that is a failure instead.
 
-COMMAND sees MCSA_TESTBED_NETNS, MCSA_NODE_IP, MCSA_NODE_BIN_DIR and MCSA_IMAGES_DIR.
+COMMAND sees MCSA_TESTBED_NETNS, MCSA_NODE_IP, MCSA_NODE_BIN_DIR, MCSA_IMAGES_DIR and MCSA_NETWORK_POLICIES (the
+kube-network-policies binary).
 """
 
 import argparse
@@ -43,8 +44,9 @@ NODE_LINK, PEER_LINK = "mcsa-node", "mcsa-peer"
 #: the namespace itself (the API servers calling webhooks, the tests) get as far as kube-proxy's rules,
 #: as a node's default route would take them. The link's peer is in the namespace too: nothing leaves.
 SERVICE_RANGE = "10.0.0.0/16"
-ENV_NETNS, ENV_NODE_IP, ENV_NODE_BIN, ENV_IMAGES, ENV_CLIENTS = (
+ENV_NETNS, ENV_NODE_IP, ENV_NODE_BIN, ENV_IMAGES, ENV_CLIENTS, ENV_NETWORK_POLICIES = (
     "MCSA_TESTBED_NETNS", "MCSA_NODE_IP", "MCSA_NODE_BIN_DIR", "MCSA_IMAGES_DIR", "MCSA_CLIENTS",
+    "MCSA_NETWORK_POLICIES",
 )  # fmt: skip
 #: Written by the kubelet (setupKernelTunables) on every node; machine-wide, so given files of their own.
 KUBELET_SYSCTLS = (
@@ -55,14 +57,16 @@ KUBELET_SYSCTLS = (
     "kernel/keys/root_maxkeys",
     "kernel/keys/root_maxbytes",
 )
-#: Written by the kubelet, containerd's CNI cache and the device-plugin manager at fixed paths; and where pods
+#: Written by the kubelet, containerd's CNI cache and the device-plugin manager at fixed paths; where pods
 #: find imports and the credential plugin, which the client test (tests/e2e/test_clients.py) mirrors on this
-#: machine for the client libraries it runs here.
+#: machine for the client libraries it runs here; and where kube-network-policies, which knows only in-cluster
+#: credentials, reads its token (tests/testbed/netpol.py).
 FIXED_PATHS = (
     Path("/var/log/containers"),
     Path("/var/lib/cni"),
     Path("/var/lib/kubelet"),
     Path("/var/run/secrets/admiralty.io"),
+    Path("/var/run/secrets/kubernetes.io"),
 )
 NO_ROOT = (
     "not root: the test bed runs without a node (no kubelet: pods are stored, never run); run as root for the real node"
@@ -232,8 +236,12 @@ def inside(name: str, command: list[str]) -> int:
 def node_environment(name: str, with_clients: bool) -> dict[str, str]:
     node_bin = _build("build-node.sh")
     images = _build("build-images.sh")
+    network_policies = _build("build-network-policies.sh")
     _build("build-helm.sh")  # the chart's tests run helm (tests/unit/test_chart.py, tests/e2e/test_helm.py)
-    env = {ENV_NETNS: name, ENV_NODE_IP: NODE_IP, ENV_NODE_BIN: str(node_bin), ENV_IMAGES: str(images)}
+    env = {
+        ENV_NETNS: name, ENV_NODE_IP: NODE_IP, ENV_NODE_BIN: str(node_bin), ENV_IMAGES: str(images),
+        ENV_NETWORK_POLICIES: str(network_policies),
+    }  # fmt: skip
     if with_clients:
         env[ENV_CLIENTS] = str(_build("build-clients.sh"))
     return env

@@ -29,6 +29,7 @@ from kubernetes import client as k8s
 
 from hooks.pki import issue, write_private
 
+from . import netpol
 from .cluster import ControlPlane, ControlPlaneError, Process, free_port, pinned_versions, wait_for
 from .scenario import api_client
 
@@ -76,6 +77,8 @@ class Node:
     images_dir: Path
     #: The network namespace's name: also the node's cgroup root and run directory.
     netns: str
+    #: kube-network-policies, to enforce NetworkPolicy on the node (None: not enforced).
+    network_policies: Path | None = None
     name: str = ""
     processes: dict[str, Process] = field(default_factory=dict)
 
@@ -235,9 +238,9 @@ state = "{self.run_dir / "containerd"}"
 
     # -- processes ----------------------------------------------------------------------------------
 
-    def _start(self, name: str, args: list[str]) -> None:
+    def _start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
         # containerd finds its shim, and the shim runc, on PATH.
-        env = {**os.environ, "PATH": f"{self.bin_dir}:{os.environ.get('PATH', '')}"}
+        env = {**os.environ, "PATH": f"{self.bin_dir}:{os.environ.get('PATH', '')}", **(env or {})}
         process = Process(name, args, self.directory / f"{name}.log", env=env)
         self.processes[name] = process
         process.start()
@@ -297,10 +300,20 @@ state = "{self.run_dir / "containerd"}"
             self._start("kube-proxy", [str(b / "kube-proxy"), f"--config={self._kube_proxy_config()}"])
             self._wait(self._node_ready, f"node {self.name} Ready", timeout)
             self._wait(self._proxy_ready, "kube-proxy's Service rules", timeout)
+            if self.network_policies is not None:
+                self._enforce_network_policies(self.network_policies, timeout)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _enforce_network_policies(self, binary: Path, timeout: float) -> None:
+        """kube-network-policies on the node, and every connection between pods queued to it (netpol.py)."""
+        netpol.write_credentials(netpol.authorize(self.api), self.plane.ca_pem)
+        args, env = netpol.command(binary, self.plane, self.name)
+        self._start("kube-network-policies", args, env)
+        self._wait(netpol.reading_queue, "kube-network-policies to read its queue", timeout)
+        netpol.queue_forwarded_connections()
 
     def stop(self) -> None:
         """Stop the kubelet first (so it restarts nothing), then every pod's containers, then the rest."""
