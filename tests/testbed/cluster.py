@@ -93,7 +93,8 @@ def binaries_dir() -> Path:
 def pinned_versions() -> dict[str, str]:
     """tests/tools/versions.env: KEY=VALUE lines."""
     lines = (line.strip() for line in VERSIONS.read_text().splitlines())
-    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    pairs = (line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    return {key: value.strip('"') for key, value in pairs}
 
 
 def free_port() -> int:

@@ -3,12 +3,24 @@
 # version, into the user's cache directory, and prints the directory that holds the three binaries.
 #
 # If KUBEBUILDER_ASSETS names a directory that already holds all three, that directory is used as is.
+# MCSA_KUBE_VERSION builds another Kubernetes version of the matrix (versions.env) instead of KUBE_VERSION.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=/dev/null
 . "$here/versions.env"
 
 binaries=(etcd kube-apiserver kube-controller-manager)
+
+# MCSA_KUBE_VERSION: another version of the matrix (KUBE_MATRIX_VERSIONS), from its own tools module.
+module=kube
+if [ -n "${MCSA_KUBE_VERSION:-}" ] && [ "$MCSA_KUBE_VERSION" != "$KUBE_VERSION" ]; then
+  module="kube-$MCSA_KUBE_VERSION"
+  if [ ! -f "$here/$module/go.mod" ]; then
+    echo "error: no tools module for Kubernetes $MCSA_KUBE_VERSION (tests/tools/$module); the versions are $KUBE_VERSION $KUBE_MATRIX_VERSIONS" >&2
+    exit 1
+  fi
+  KUBE_VERSION=$MCSA_KUBE_VERSION
+fi
 
 have_all() {
   local d=$1 b
@@ -43,7 +55,7 @@ ldflags=$(kube_ldflags)
 for b in kube-apiserver kube-controller-manager; do
   if [ ! -x "$out/$b" ]; then
     echo "building $b ${KUBE_VERSION} (first time only; tens of minutes on 2 cores) ..." >&2
-    (cd "$here/kube" && go build -trimpath -tags notest,grpcnotrace -ldflags "$ldflags" -o "$out/$b.tmp" "k8s.io/kubernetes/cmd/$b")
+    (cd "$here/$module" && go build -trimpath -tags notest,grpcnotrace -ldflags "$ldflags" -o "$out/$b.tmp" "k8s.io/kubernetes/cmd/$b")
     mv "$out/$b.tmp" "$out/$b"
   fi
 done
