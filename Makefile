@@ -12,7 +12,7 @@ TESTBED_NETNS ?= mcsa-testbed
 ISOLATED := $(BIN)/python -m tests.testbed.isolated
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint test unit e2e serve testbed-build testbed-up testbed-down demo bench dist clean
+.PHONY: help venv lint test matrix unit e2e serve testbed-build testbed-up testbed-down demo bench dist clean
 
 help: ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) \
@@ -40,10 +40,14 @@ lint: venv ## Run ruff and mypy (strict), gofmt and go vet on the credential plu
 testbed-build: ## Build etcd, kube-apiserver and kube-controller-manager (cached in ~/.cache); the node and images come with test/demo.
 	tests/tools/build.sh
 
-test: venv lint testbed-build ## Run every test: unit, app, and end-to-end on two real clusters (cluster1 with a real node, as root).
+test: venv lint testbed-build ## Run every test: unit, app, and end-to-end on two real clusters (cluster1 with a real node, as root); then the matrix.
 	cd credential-plugin && go test ./...
 	$(BIN)/python -m tests.packages.wheelhouse
 	$(ISOLATED) --with-clients -- $(BIN)/pytest
+	$(BIN)/python -m tests.testbed.matrix
+
+matrix: venv testbed-build ## Run the core end-to-end tests on the oldest and newest supported Kubernetes (built once each, cached).
+	$(BIN)/python -m tests.testbed.matrix
 
 unit: venv ## Run the tests that need no cluster.
 	cd credential-plugin && go test ./...

@@ -1,6 +1,6 @@
 """The install as pods on cluster1's real node: the image built from the Dockerfile, the certificate Job
 in a pod, the hooks Ready through their probes, the webhook reached through the Service and kube-proxy,
-and the kubelet mounting the Secret the webhook asks for."""
+and the kubelet mounting the Secret the webhook asks for, renewals included."""
 
 import base64
 import hashlib
@@ -14,7 +14,7 @@ from hooks import contract, names
 from tests.testbed.bed import Bed
 from tests.testbed.scenario import HOOKS, WEBHOOK, eventually, kubectl, tls_secret
 
-from .helpers import synced_import
+from .helpers import hooks_later, synced_import
 
 pytestmark = pytest.mark.node
 NS = contract.CREDENTIALS_NAMESPACE
@@ -80,8 +80,8 @@ def test_the_certificate_cronjob_runs_under_the_restricted_pod_security_standard
         kubectl(testbed.kubeconfig, *cluster1, "delete", "job", "certificates-now", "--wait=false", check=False)
 
 
-def test_a_pod_with_an_import_runs_with_the_secret_mounted_by_the_kubelet(testbed: Bed) -> None:
-    synced_import(testbed, "mounted", "mounted")
+def test_a_pod_with_an_import_runs_with_the_secret_mounted_by_the_kubelet_and_sees_its_renewal(testbed: Bed) -> None:
+    synced_import(testbed, "mounted", "mounted", expirationSeconds=600)
     # In a namespace that enforces the restricted Pod Security Standard: the webhook's additions (the Secret
     # volume, the credential plugin's init container) pass it, checked after the webhook has mutated the pod.
     k8s.CoreV1Api(testbed.api1).patch_namespace(
@@ -129,12 +129,30 @@ def test_a_pod_with_an_import_runs_with_the_secret_mounted_by_the_kubelet(testbe
         assert (said["namespace"], said["server"]) == ("mounted", testbed.cluster2.server), log
         # The token the kubelet wrote is the Secret's (compared by digest: it is never printed).
         exec_in = ["--context", "cluster1", "-n", "mounted", "exec", "mounted", "--"]
-        digest = kubectl(testbed.kubeconfig, *exec_in, "sha256sum", f"{directory}/token").stdout.split()[0]
-        assert digest == hashlib.sha256(base64.b64decode(secret.data[contract.TOKEN_KEY])).hexdigest()
+
+        def mounted_token() -> str:
+            return kubectl(testbed.kubeconfig, *exec_in, "sha256sum", f"{directory}/token").stdout.split()[0]
+
+        assert mounted_token() == token_digest(secret)
         written = kubectl(testbed.kubeconfig, *exec_in, "touch", f"{directory}/x", check=False)
         assert written.returncode != 0 and "Read-only file system" in written.stderr
+
+        # The renewal (the hooks, their clock past the renewal point of the 600 s token) reaches the running
+        # pod: the kubelet's refresh of the Secret volume swaps in the new token.
+        with hooks_later(testbed, 590) as driver:
+            driver.sync_parent("mounted", "mounted")
+        renewed = k8s.CoreV1Api(testbed.api1).read_namespaced_secret(names.secret_name("mounted"), "mounted")
+        testbed.remember(renewed)
+        assert token_digest(renewed) != token_digest(secret)
+        eventually(
+            lambda: mounted_token() == token_digest(renewed), "the renewed token in the pod", timeout=180, interval=2
+        )
     finally:
         core.delete_namespaced_pod("mounted", "mounted", grace_period_seconds=0)
+
+
+def token_digest(secret: k8s.V1Secret) -> str:
+    return hashlib.sha256(base64.b64decode(secret.data[contract.TOKEN_KEY])).hexdigest()
 
 
 def test_each_port_serves_its_own_paths_and_the_network_policy_admits_only_metacontroller_to_sync(

@@ -53,6 +53,8 @@ HOOKS_NAME = f"{HOOKS}.{contract.CREDENTIALS_NAMESPACE}"
 #: The name the API server verifies in the hooks' certificate when it calls the webhook's Service.
 HOOKS_SERVICE_HOST = f"{HOOKS_NAME}.svc"
 HOOKS_PORT = 8443
+#: "1": the kubelet-less bed on purpose, even in CI (the version matrix's versions older than the node's kubelet).
+ENV_KUBELET_LESS = "MCSA_KUBELET_LESS"
 
 
 @dataclass(frozen=True)
@@ -278,9 +280,12 @@ def running_bed(
     """cluster1 with the project installed and a credential for cluster2 (made by `kubemcsa bootstrap`).
 
     node: with the real node (default: when run inside the test bed's network namespace; in CI that is
-    required), or kubelet-less.
+    required, unless MCSA_KUBELET_LESS=1 asks for the kubelet-less bed, as the version matrix does for the
+    versions older than the node's kubelet), or kubelet-less.
     """
     environment = NodeEnvironment.from_env()
+    if node is None and os.environ.get(ENV_KUBELET_LESS) == "1":
+        node = False
     if node is None:
         if environment is None and os.environ.get("CI") == "true":
             raise ControlPlaneError(

@@ -97,6 +97,15 @@ def pinned_versions() -> dict[str, str]:
     return {key: value.strip('"') for key, value in pairs}
 
 
+#: Another Kubernetes version of the matrix for the control plane (build.sh reads it too); unset: KUBE_VERSION.
+ENV_KUBE_VERSION = "MCSA_KUBE_VERSION"
+
+
+def kube_version() -> str:
+    """The version of the control plane the bed starts: MCSA_KUBE_VERSION, or the pinned KUBE_VERSION."""
+    return os.environ.get(ENV_KUBE_VERSION) or pinned_versions()["KUBE_VERSION"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
