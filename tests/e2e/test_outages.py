@@ -34,6 +34,14 @@ def create_dry(bed: Bed, namespace: str, pod: dict) -> k8s.V1Pod:
     return created
 
 
+def status_message(err: ApiException) -> str:
+    """The API server's message (the webhook call's error at its end), whole: no Secret data is in it."""
+    try:
+        return str(json.loads(err.body)["message"])
+    except (TypeError, ValueError, KeyError):
+        return str(err.body)[:500]
+
+
 @contextmanager
 def creating_pods(bed: Bed, namespace: str) -> Iterator[dict[str, list]]:
     """Pods that ask for imports, created (dry run) in a loop until the block ends; beside them, the
@@ -59,7 +67,7 @@ def creating_pods(bed: Bed, namespace: str) -> Iterator[dict[str, list]]:
                 mounted = any(v.name == names.volume_name("anything") for v in pod.spec.volumes or [])
                 outcome["admitted" if mounted else "failed"].append(i)
             except ApiException as err:
-                outcome["failed"].append(f"{err.status}: {str(err.body)[:200]}")
+                outcome["failed"].append(f"{err.status}: {status_message(err)}")
             time.sleep(0.05)
 
     threads = [threading.Thread(target=target, daemon=True) for target in (loop, calls)]
