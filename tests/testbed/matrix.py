@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from .bed import ENV_KUBELET_LESS
 from .cluster import BUILD_SCRIPT, ENV_KUBE_VERSION, REPO, pinned_versions
 
-#: The newest API server a kubelet may serve is its own minor; the oldest, 3 minors newer than the kubelet.
+#: The oldest API server a kubelet may serve is of its own minor; the newest, 3 minors newer than the kubelet.
 KUBELET_SKEW_MINORS = 3
 
 
@@ -50,7 +50,7 @@ class Run:
         return "core" if self.node else "core and not node"
 
     def describe(self, kubelet: str) -> str:
-        where = f"with the node (kubelet {kubelet})" if self.node else f"kubelet-less (kubelet {kubelet} is newer)"
+        where = f"with the node (kubelet {kubelet})" if self.node else f"kubelet-less (no kubelet {kubelet} with it)"
         return f"Kubernetes {self.version}, {where}: pytest -m {self.marker!r}"
 
 
