@@ -1,8 +1,12 @@
 // mcsa-credential: a kubeconfig exec credential plugin that prints, as an ExecCredential, the token in a
 // file (an import's mounted token, which the kubelet refreshes), for clients that read a kubeconfig's
-// token only once. Static and standard library only: it runs in images with no shell and no libc.
+// token only once; and the access provider of ClusterProfiles (SIG Multicluster's cluster inventory API),
+// whose consumers run it with the cluster's server in KUBERNETES_EXEC_INFO. Static and standard library
+// only: it runs in images with no shell and no libc.
 //
 //	mcsa-credential --token-file PATH   print an ExecCredential holding the token in PATH
+//	mcsa-credential --imports-dir DIR   the same, for the token of the import mounted in DIR/<import> whose
+//	                                    server is the client's (spec.cluster.server: provideClusterInfo: true)
 //	mcsa-credential --install DIR       copy this program to DIR/mcsa-credential (the init container)
 //	mcsa-credential --version
 package main
@@ -27,7 +31,10 @@ const (
 	name      = "mcsa-credential"
 	apiV1     = "client.authentication.k8s.io/v1"
 	apiV1beta = "client.authentication.k8s.io/v1beta1"
-	usage     = "usage: mcsa-credential --token-file PATH | --install DIR | --version\n"
+	usage     = "usage: mcsa-credential --token-file PATH | --imports-dir DIR | --install DIR | --version\n"
+	// The files of a mounted import the plugin reads (the Secret's keys token and server).
+	tokenKey  = "token"
+	serverKey = "server"
 )
 
 // The expiry the plugin gives, so that every client runs it again soon after the kubelet refreshes the
@@ -112,6 +119,59 @@ func credential(token, execInfo string, now time.Time) []byte {
 	return []byte(b.String())
 }
 
+// clusterServer is spec.cluster.server of KUBERNETES_EXEC_INFO: the server the client calls, which a client
+// gives its plugin only when the exec config says provideClusterInfo: true.
+func clusterServer(execInfo string) (string, error) {
+	var info struct {
+		Spec struct {
+			Cluster *struct {
+				Server string `json:"server"`
+			} `json:"cluster"`
+		} `json:"spec"`
+	}
+	if execInfo == "" {
+		return "", errors.New("KUBERNETES_EXEC_INFO is not set: run me as a kubeconfig exec plugin")
+	}
+	if err := json.Unmarshal([]byte(execInfo), &info); err != nil {
+		return "", errors.New("KUBERNETES_EXEC_INFO is not an ExecCredential in JSON")
+	}
+	if info.Spec.Cluster == nil || info.Spec.Cluster.Server == "" {
+		return "", errors.New("KUBERNETES_EXEC_INFO has no spec.cluster.server: set provideClusterInfo: true in the exec config")
+	}
+	return info.Spec.Cluster.Server, nil
+}
+
+// importFor is the token file of the one import mounted in dir/<import> whose server file is server (a
+// trailing slash aside). Its errors name the imports and the server, never a file's content but a server.
+func importFor(dir, server string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if err != nil {
+		return "", fmt.Errorf("cannot read %s: %w; does the pod ask for an import (annotation multicluster.admiralty.io/service-account-import.name)?", dir, err)
+	}
+	want := strings.TrimRight(server, "/")
+	var found []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name(), serverKey))
+		if err == nil && strings.TrimRight(strings.TrimSpace(string(data)), "/") == want {
+			found = append(found, e.Name())
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("no import mounted in %s is for server %s; annotate the pod with an import of that cluster", dir, want)
+	case 1:
+		return filepath.Join(dir, found[0], tokenKey), nil
+	default:
+		return "", fmt.Errorf("imports %s, mounted in %s, are all for server %s; mount only one import per cluster", strings.Join(found, ", "), dir, want)
+	}
+}
+
 // readToken is the token in path, whitespace trimmed. Its errors never hold the file's content.
 func readToken(path string) (string, error) {
 	data, err := os.ReadFile(path)
@@ -155,19 +215,30 @@ func run(args []string, getenv func(string) string, now func() time.Time, stdout
 		fmt.Fprintln(stdout, name, version)
 		return 0
 	}
-	if len(args) == 1 && strings.Contains(args[0], "=") { // --token-file=PATH, --install=DIR
+	if len(args) == 1 && strings.Contains(args[0], "=") { // --token-file=PATH, --imports-dir=DIR, --install=DIR
 		k, v, _ := strings.Cut(args[0], "=")
 		args = []string{k, v}
 	}
 	switch {
 	case len(args) != 2 || args[1] == "":
-	case args[0] == "--token-file":
-		token, err := readToken(args[1])
+	case args[0] == "--token-file" || args[0] == "--imports-dir":
+		execInfo, path := getenv("KUBERNETES_EXEC_INFO"), args[1]
+		if args[0] == "--imports-dir" {
+			server, err := clusterServer(execInfo)
+			if err == nil {
+				path, err = importFor(args[1], server)
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "%s: %v\n", name, err)
+				return 1
+			}
+		}
+		token, err := readToken(path)
 		if err != nil {
-			fmt.Fprintf(stderr, "%s: cannot read token file %s: %v; is the import's Secret mounted there?\n", name, args[1], err)
+			fmt.Fprintf(stderr, "%s: cannot read token file %s: %v; is the import's Secret mounted there?\n", name, path, err)
 			return 1
 		}
-		if _, err := stdout.Write(credential(token, getenv("KUBERNETES_EXEC_INFO"), now())); err != nil {
+		if _, err := stdout.Write(credential(token, execInfo, now())); err != nil {
 			return 1
 		}
 		return 0

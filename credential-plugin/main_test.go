@@ -184,7 +184,7 @@ func TestRunTokenFileErrors(t *testing.T) {
 
 func TestRunUsage(t *testing.T) {
 	for _, args := range [][]string{
-		{}, {"--token-file"}, {"--token-file", ""}, {"--token-file="}, {"--install"}, {"--unknown", "x"},
+		{}, {"--token-file"}, {"--token-file", ""}, {"--token-file="}, {"--install"}, {"--imports-dir"}, {"--imports-dir="}, {"--unknown", "x"},
 		{"--unknown=x"}, {"-h"}, {"--help"}, {"--version", "x"}, {"--version=1"}, {"token"}, {"--token-file", "a", "b"},
 		{"--token-file", "a", "--install", "b"}, {"--install", "b", "--token-file", "a"},
 	} {
@@ -288,5 +288,88 @@ func TestProcess(t *testing.T) {
 	}
 	if code, _, _ := process(installed); code != 2 {
 		t.Errorf("no arguments: exit %d, want 2", code)
+	}
+}
+
+// mountImport writes dir/<import>/{token,server} as the webhook's volume shows an import's Secret.
+func mountImport(t *testing.T, dir, importName, server, token string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, importName), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for key, value := range map[string]string{tokenKey: token, serverKey: server} {
+		if err := os.WriteFile(filepath.Join(dir, importName, key), []byte(value), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func execInfo(server string) func(string) string {
+	return func(k string) string {
+		if k != "KUBERNETES_EXEC_INFO" {
+			return ""
+		}
+		return `{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false,` +
+			`"cluster":{"server":"` + server + `","certificate-authority-data":"Q0E=","config":{"any":"thing"}}}}`
+	}
+}
+
+func TestRunImportsDir(t *testing.T) {
+	dir := t.TempDir()
+	token2, token3 := jwt(`{"exp":1796378400}`), jwt(`{"exp":1796378500}`)
+	mountImport(t, dir, "cluster2", "https://127.0.0.2:6443", token2)
+	mountImport(t, dir, "cluster3", "https://127.0.0.3:6443/\n", token3)
+	mountImport(t, dir, ".hidden", "https://127.0.0.2:6443", "other")
+	for server, token := range map[string]string{
+		"https://127.0.0.2:6443": token2, "https://127.0.0.2:6443/": token2, "https://127.0.0.3:6443": token3,
+	} {
+		var out, errs bytes.Buffer
+		code := run([]string{"--imports-dir", dir}, execInfo(server), clock, &out, &errs)
+		if want := string(credential(token, execInfo(server)("KUBERNETES_EXEC_INFO"), now)); code != 0 || out.String() != want || errs.Len() != 0 {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 0, %q", server, code, out.String(), errs.String(), want)
+		}
+	}
+}
+
+func TestRunImportsDirErrors(t *testing.T) {
+	dir := t.TempDir()
+	secret := jwt(`{"sub":"s3cr3t"}`)
+	mountImport(t, dir, "a", "https://127.0.0.2:6443", secret)
+	mountImport(t, dir, "b", "https://127.0.0.2:6443", secret)
+	mountImport(t, dir, "c", "https://127.0.0.3:6443", "")
+	withInfo := func(info string) func(string) string {
+		return func(k string) string {
+			if k == "KUBERNETES_EXEC_INFO" {
+				return info
+			}
+			return ""
+		}
+	}
+	for _, c := range []struct {
+		name, dir string
+		env       func(string) string
+		want      string
+	}{
+		{"no exec info", dir, noEnv, "KUBERNETES_EXEC_INFO is not set: run me as a kubeconfig exec plugin"},
+		{"not JSON", dir, withInfo("{"), "KUBERNETES_EXEC_INFO is not an ExecCredential in JSON"},
+		{"no cluster", dir, withInfo(`{"apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":false}}`),
+			"KUBERNETES_EXEC_INFO has no spec.cluster.server: set provideClusterInfo: true in the exec config"},
+		{"no such server", dir, execInfo("https://127.0.0.4:6443"),
+			"no import mounted in " + dir + " is for server https://127.0.0.4:6443; annotate the pod with an import of that cluster"},
+		{"two imports", dir, execInfo("https://127.0.0.2:6443"),
+			"imports a, b, mounted in " + dir + ", are all for server https://127.0.0.2:6443; mount only one import per cluster"},
+		{"empty token", dir, execInfo("https://127.0.0.3:6443"),
+			"cannot read token file " + filepath.Join(dir, "c", "token") + ": the file is empty; is the import's Secret mounted there?"},
+		{"no directory", filepath.Join(dir, "none"), execInfo("https://127.0.0.2:6443"),
+			"cannot read " + filepath.Join(dir, "none") + ": no such file or directory; does the pod ask for an import (annotation multicluster.admiralty.io/service-account-import.name)?"},
+	} {
+		var out, errs bytes.Buffer
+		code := run([]string{"--imports-dir=" + c.dir}, c.env, clock, &out, &errs)
+		if code != 1 || out.Len() != 0 || errs.String() != "mcsa-credential: "+c.want+"\n" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 1, nothing, %q", c.name, code, out.String(), errs.String(), c.want)
+		}
+		if strings.Contains(errs.String(), secret) {
+			t.Errorf("%s: a token was printed", c.name)
+		}
 	}
 }

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from . import contract, names
+from . import argocd, contract, names
 from .credentials import allowed, check_consent, credential_expiry, find_credential
 from .kubeconfig import decode_data, imported_secret_data
 from .model import Credential, ImportFailure, RemoteError, TokenIssuer, TokenSpec
@@ -87,6 +87,7 @@ def _token_spec(parent: Parent) -> TokenSpec:
     if expiration is not None and (not isinstance(expiration, int) or expiration < MIN_EXPIRATION_SECONDS):
         problems.append(f"spec.expirationSeconds must be an integer of at least {MIN_EXPIRATION_SECONDS}")
         expiration = None
+    problems += argocd.problems(spec)
     if problems:
         raise ImportFailure("InvalidSpec", "; ".join(problems) + "; fix the ServiceAccountImport's spec")
     return TokenSpec(
@@ -132,13 +133,21 @@ def _current_token(child: Obj | None) -> tuple[IssuedToken, str] | None:
 
 
 def _desired_secret(parent: Parent, spec: TokenSpec, credential: Credential, token: IssuedToken) -> Obj:
+    """The import's Secret: the kubeconfig format, or Argo CD's when the spec asks for it."""
+    labels = {contract.IMPORT_NAME_KEY: parent.name}
+    argo = argocd.cluster(parent.spec)
+    if argo is None:
+        data = imported_secret_data(parent.name, credential.endpoint, spec.namespace, token.token)
+    else:
+        labels[argocd.SECRET_TYPE_LABEL] = argocd.SECRET_TYPE_CLUSTER
+        data = argocd.secret_data(argo, credential.endpoint, spec.namespace, token.token)
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {
             "name": names.secret_name(parent.name),
             "namespace": parent.namespace,
-            "labels": {contract.IMPORT_NAME_KEY: parent.name},
+            "labels": labels,
             "annotations": {
                 contract.TOKEN_ISSUED_AT_ANNOTATION: format_time(token.issued_at),
                 contract.TOKEN_EXPIRES_AT_ANNOTATION: format_time(token.expires_at),
@@ -146,7 +155,7 @@ def _desired_secret(parent: Parent, spec: TokenSpec, credential: Credential, tok
             },
         },
         "type": contract.SECRET_TYPE,
-        "data": imported_secret_data(parent.name, credential.endpoint, spec.namespace, token.token),
+        "data": data,
     }
 
 
@@ -155,7 +164,8 @@ def _kept_secret(child: Obj) -> Obj:
     meta = mapping(child.get("metadata"))
     ours = (contract.TOKEN_ISSUED_AT_ANNOTATION, contract.TOKEN_EXPIRES_AT_ANNOTATION, contract.TOKEN_SOURCE_ANNOTATION)
     annotations = {k: v for k, v in mapping(meta.get("annotations")).items() if k in ours}
-    labels = {k: v for k, v in mapping(meta.get("labels")).items() if k == contract.IMPORT_NAME_KEY}
+    ours_labels = (contract.IMPORT_NAME_KEY, argocd.SECRET_TYPE_LABEL)
+    labels = {k: v for k, v in mapping(meta.get("labels")).items() if k in ours_labels}
     kept: Obj = {
         "apiVersion": "v1",
         "kind": "Secret",
