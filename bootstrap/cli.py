@@ -18,12 +18,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from hooks import addresses, contract, names
+from hooks.kubeconfig import ClusterEndpoint
 from hooks.policy import SYSTEM_NAMESPACES, Policy
 from hooks.sync import MIN_EXPIRATION_SECONDS
 
+from . import clusterprofile, steps
 from . import doctor as doctor_module
 from . import export as export_module
-from . import steps
 from .kube import Cluster, CommandError, connect, one_line
 
 PAIR_EXAMPLES = """
@@ -84,6 +85,13 @@ def _pair_arguments(parser: argparse.ArgumentParser, command: str) -> None:
             help="give the importer a token from the TokenRequest API that expires after DURATION (e.g. 90d, at "
             "least 10m; renew it with rotate) instead of a long-lived token Secret"
             + ("; default: the kind bootstrap made" if command == "rotate" else ""),
+        )  # fmt: skip
+    if command in ("bootstrap", "teardown"):
+        parser.add_argument(
+            "--cluster-profile", metavar="NAMESPACE",
+            help="publish (teardown: withdraw) the access provider \"multicluster-service-account\" in the "
+            "ClusterProfile NAMESPACE/SOURCE-NAME of TARGET (SIG Multicluster's cluster inventory API; the "
+            "ClusterProfile is created if missing): see docs/clusterprofile.md",
         )  # fmt: skip
     if command == "bootstrap":
         policy_flags = parser.add_argument_group(
@@ -258,11 +266,19 @@ def run(args: argparse.Namespace) -> int:
         _check_url(server, "--source-server")
         raw_expiration = getattr(args, "credential_expiration", None)
         expiration = export_module.parse_duration(raw_expiration) if raw_expiration else None
+        profiles = getattr(args, "cluster_profile", None)
+        if profiles is not None and not names.is_dns1123_label(profiles):
+            raise CommandError(f"--cluster-profile {profiles!r} is not a namespace name", "give a namespace of TARGET")
         if args.command == "bootstrap":
             steps.bootstrap(target, source, args.namespaces, say, server, _policy(args), expiration)
+            if profiles:
+                endpoint = ClusterEndpoint(server, source.endpoint.ca_pem) if server else source.endpoint
+                clusterprofile.publish(target, source.name, profiles, endpoint, say)
         elif args.command == "rotate":
             steps.rotate(target, source, say, server, expiration)
         else:
+            if profiles:
+                clusterprofile.withdraw(target, source.name, profiles, say)
             steps.teardown(target, source, say)
         return 0
     cluster = connect(args.kubeconfig, args.context, None, "")

@@ -2,13 +2,17 @@
 # Builds the real Kubernetes client libraries of the client test (tests/e2e/test_clients.py) as their users
 # install them, pinned, from the package registries: client-go (Go module proxy), the official Python client
 # (already in the project's virtualenv), @kubernetes/client-node (npm), kube-rs (crates.io), and the official
-# Java client and fabric8 (Maven Central). Each client's program is in tests/clients/.
+# Java client and fabric8 (Maven Central); and the consumers of the integrations, from the Go module proxy: a
+# ClusterProfile consumer of SIG Multicluster's sigs.k8s.io/cluster-inventory-api (whose ClusterProfile CRD,
+# from the same module's config/, the test installs) and Argo CD's own cluster-Secret code (argo-cd/v3's
+# util/db). Each client's program is in tests/clients/.
 #
 # Builds go to the user's cache directory, one directory per client named after a short hash of its input
 # files (and of this script and the toolchain that builds it), so a change of any of them builds it again and
 # a second run takes seconds; builds of older inputs are removed a day later. Prints, as its last line, the
 # path of a JSON file naming each client's command (an argv prefix; every client then takes
-# --kubeconfig PATH --namespace NS --label VALUE --interval SECONDS).
+# --kubeconfig PATH --namespace NS --label VALUE --interval SECONDS; the consumers take more, see their
+# main.go), and, as "clusterprofile-crd", the ClusterProfile CRD's file.
 #
 # PYTHON names the interpreter with `kubernetes` installed (default: python3).
 set -Eeuo pipefail
@@ -63,6 +67,20 @@ build_go() { # static: the test also runs it in an image without libc or shell
     go -C "$2" build -trimpath -buildvcs=false -ldflags "-s -w" -o "$1/client-go" . >&2
 }
 
+# The consumers of the integrations: static Go programs, like client-go's.
+build_gomod() {
+  build_go "$@"
+  mv "$1/client-go" "$1/consumer"
+}
+
+# The ClusterProfile consumer, and the ClusterProfile CRD of the module it is built from.
+build_clusterprofile() {
+  build_gomod "$@"
+  local module
+  module=$(GOWORK=off GOFLAGS=-mod=readonly go -C "$2" list -m -f '{{.Dir}}' sigs.k8s.io/cluster-inventory-api)
+  cp "$module/config/crd/bases/multicluster.x-k8s.io_clusterprofiles.yaml" "$1/clusterprofiles-crd.yaml"
+}
+
 build_python() {
   cp "$2/sync_client.py" "$2/aio_client.py" "$1/"
 }
@@ -104,6 +122,11 @@ need go client-go
 build client-go go "$(go version)" go
 go_dir=$dir
 
+build clusterprofile clusterprofile "$(go version)" clusterprofile
+clusterprofile_dir=$dir
+build argocd gomod "$(go version)" argocd
+argocd_dir=$dir
+
 need node client-node
 need npm client-node
 build client-node node "node $(node --version)" node
@@ -126,9 +149,9 @@ java=$(command -v java)
 node=$(command -v node)
 commands=$(mktemp "$cache/clients.json.XXXXXX")
 "$python" - "$commands" "$python" "$java" "$node" "$go_dir" "$python_dir" "$node_dir" "$rust_dir" \
-  "$official_dir" "$fabric8_dir" <<'EOF'
+  "$official_dir" "$fabric8_dir" "$clusterprofile_dir" "$argocd_dir" <<'EOF'
 import json, sys
-out, python, java, node, go, py, js, rust, official, fabric8 = sys.argv[1:]
+out, python, java, node, go, py, js, rust, official, fabric8, clusterprofile, argocd = sys.argv[1:]
 commands = {
     "client-go": [f"{go}/client-go"],
     "python": [python, f"{py}/sync_client.py"],
@@ -137,6 +160,9 @@ commands = {
     "kube-rs": [f"{rust}/kube-rs"],
     "java-official": [java, "-cp", open(f"{official}/classpath").read(), "mcsa.Main"],
     "fabric8": [java, "-cp", open(f"{fabric8}/classpath").read(), "mcsa.Main"],
+    "clusterprofile": [f"{clusterprofile}/consumer"],
+    "clusterprofile-crd": [f"{clusterprofile}/clusterprofiles-crd.yaml"],
+    "argocd": [f"{argocd}/consumer"],
 }
 with open(out, "w") as file:
     json.dump(commands, file, indent=2)
