@@ -256,6 +256,9 @@ def say(text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.command in COMMANDS:
+        profiles = getattr(args, "cluster_profile", None)
+        if profiles is not None and not names.is_dns1123_label(profiles):
+            raise CommandError(f"--cluster-profile {profiles!r} is not a namespace name", "give a namespace of TARGET")
         target, source = _cluster(args, "target", args.parser), _cluster(args, "source", args.parser)
         if target.endpoint.server == source.endpoint.server:
             raise CommandError(
@@ -266,10 +269,9 @@ def run(args: argparse.Namespace) -> int:
         _check_url(server, "--source-server")
         raw_expiration = getattr(args, "credential_expiration", None)
         expiration = export_module.parse_duration(raw_expiration) if raw_expiration else None
-        profiles = getattr(args, "cluster_profile", None)
-        if profiles is not None and not names.is_dns1123_label(profiles):
-            raise CommandError(f"--cluster-profile {profiles!r} is not a namespace name", "give a namespace of TARGET")
         if args.command == "bootstrap":
+            if profiles:
+                clusterprofile.require_api(target)
             steps.bootstrap(target, source, args.namespaces, say, server, _policy(args), expiration)
             if profiles:
                 endpoint = ClusterEndpoint(server, source.endpoint.ca_pem) if server else source.endpoint

@@ -63,7 +63,9 @@ def status_patch(namespace: str, name: str, providers: list[Obj]) -> Obj:
     }
 
 
-def _require_crd(target: Cluster, place: str) -> None:
+def require_api(target: Cluster) -> None:
+    """CommandError unless target serves ClusterProfiles: before bootstrap changes anything."""
+    place = where(target, "target")
     with calling("read", f'the CustomResourceDefinition "{CRD}"', place):
         try:
             k8s.ApiextensionsV1Api(target.api).read_custom_resource_definition(CRD)
@@ -87,9 +89,9 @@ def _apply_status(target: Cluster, namespace: str, name: str, providers: list[Ob
 
 
 def publish(target: Cluster, source_name: str, namespace: str, endpoint: ClusterEndpoint, say: Say) -> None:
-    """The ClusterProfile namespace/source_name in target (created if missing), with the provider's entry."""
+    """The ClusterProfile namespace/source_name in target (created if missing), with the provider's entry.
+    require_api first."""
     place = where(target, "target")
-    _require_crd(target, place)
     what = f'ClusterProfile "{namespace}/{source_name}"'
     api = k8s.CustomObjectsApi(target.api)
     with calling("read", what, place):

@@ -3,6 +3,8 @@
 #   install.yaml                    the hooks, the webhook and the CompositeController (kubectl kustomize
 #                                   manifests/ and metacontroller/), images pinned to the version
 #   install-cert-manager.yaml       the same, with cert-manager issuing the hooks' certificate
+#   clusterprofile-provider-file.json
+#                                   the ClusterProfile consumers' provider file (docs/clusterprofile.md)
 #   multicluster-service-account-VERSION.tgz
 #                                   the Helm chart (helm package)
 #   python/                         the sdists and wheels of kubemcsa and multicluster-service-account
@@ -27,6 +29,7 @@ echo "dist: install.yaml ..." >&2
 { "$bin/kubectl" kustomize manifests/; echo "---"; "$bin/kubectl" kustomize metacontroller/; } >"$out/install.yaml"
 { "$bin/kubectl" kustomize manifests/cert-manager/; echo "---"; "$bin/kubectl" kustomize metacontroller/; } \
   >"$out/install-cert-manager.yaml"
+cp examples/clusterprofile/clusterprofile-provider-file.json "$out/"
 
 echo "dist: the Helm chart ..." >&2
 helm=$(tests/tools/build-helm.sh)

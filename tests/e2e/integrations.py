@@ -5,12 +5,15 @@ cluster-inventory-api). Their fenced blocks are read from the pages and run as w
 import json
 import os
 import re
+import secrets
 import shlex
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
 
 from bootstrap import clusterprofile
 from bootstrap.kube import connect
@@ -55,11 +58,17 @@ def hub_kubeconfig(bed: Bed, directory: Path) -> Path:
 
 
 def set_up_argocd(bed: Bed, directory: Path) -> None:
-    """docs/argocd.md, where Argo CD's install would be: its namespace and its argocd-cm ConfigMap."""
+    """docs/argocd.md, where Argo CD's install would be: its namespace, its argocd-cm ConfigMap and its
+    argocd-secret Secret (with the signing key its server adds)."""
     core = k8s.CoreV1Api(bed.api1)
     core.create_namespace({"metadata": {"name": ARGOCD_NS}})
     part_of = {"app.kubernetes.io/part-of": "argocd"}
     core.create_namespaced_config_map(ARGOCD_NS, {"metadata": {"name": "argocd-cm", "labels": part_of}})
+    # The key Argo CD's server generates at its first start; its settings are incomplete without one.
+    signing = {"server.secretkey": secrets.token_urlsafe(32)}
+    core.create_namespaced_secret(
+        ARGOCD_NS, {"metadata": {"name": "argocd-secret", "labels": part_of}, "stringData": signing}
+    )
     service_account, apply = blocks(ARGOCD_PAGE, "sh")
     for command in commands(service_account):
         run(bed, command)
@@ -73,10 +82,19 @@ def set_up_argocd(bed: Bed, directory: Path) -> None:
     assert "argocd.argoproj.io/secret-type=cluster" in out[-1], out[-1]
 
 
+def gone(call: Callable[[], object]) -> None:
+    """call, a deletion, done or needless (a teardown after a setup that failed half-way)."""
+    try:
+        call()
+    except ApiException as err:
+        if err.status != 404:
+            raise
+
+
 def tear_down_argocd(bed: Bed) -> None:
-    k8s.CoreV1Api(bed.api1).delete_namespace(ARGOCD_NS)
-    k8s.CoreV1Api(bed.api2).delete_namespace(ARGOCD_NS)
-    k8s.RbacAuthorizationV1Api(bed.api2).delete_cluster_role_binding("argocd-manager")
+    gone(lambda: k8s.CoreV1Api(bed.api1).delete_namespace(ARGOCD_NS))
+    gone(lambda: k8s.CoreV1Api(bed.api2).delete_namespace(ARGOCD_NS))
+    gone(lambda: k8s.RbacAuthorizationV1Api(bed.api2).delete_cluster_role_binding("argocd-manager"))
 
 
 def set_up_clusterprofile(bed: Bed, crd: Path, namespace: str) -> None:
@@ -84,7 +102,7 @@ def set_up_clusterprofile(bed: Bed, crd: Path, namespace: str) -> None:
     the provider published by kubemcsa, the provider file's ConfigMap and the RBAC, in namespace."""
     install, publish, configmap = (commands(block) for block in blocks(CLUSTERPROFILE_PAGE, "sh"))
     [[*apply, url]] = install
-    assert url.endswith(f"/v0.1.2/config/crd/bases/{crd.name}"), url
+    assert url.endswith("/v0.1.2/config/crd/bases/multicluster.x-k8s.io_clusterprofiles.yaml"), url
     run(bed, [*apply, str(crd)])
     kubectl(bed.kubeconfig, "--context", "cluster1", "wait", "--for=condition=Established", "--timeout=60s",
             f"crd/{clusterprofile.CRD}")  # fmt: skip
@@ -113,9 +131,24 @@ def profile_server(bed: Bed) -> str | None:
 
 
 def tear_down_clusterprofile(bed: Bed, namespace: str) -> None:
-    """kubemcsa teardown's counterpart, for the entry only (the credential stays for the other tests)."""
+    """kubemcsa teardown's counterpart, for the entry only (the credential stays for the other tests); then
+    the CRD goes, as test_kubemcsa expects."""
+    extensions = k8s.ApiextensionsV1Api(bed.api1)
+    try:
+        extensions.read_custom_resource_definition(clusterprofile.CRD)
+    except ApiException as err:
+        if err.status != 404:
+            raise
+        return
     target = connect(bed.kubeconfig, "cluster1", "cluster1", "target")
     clusterprofile.withdraw(target, "cluster2", FLEET_NS, lambda _: None)
-    assert profile_server(bed) is None
-    k8s.CoreV1Api(bed.api1).delete_namespace(FLEET_NS)
-    k8s.CoreV1Api(bed.api1).delete_namespaced_config_map("clusterprofile-provider-file", namespace)
+    try:
+        left = profile_server(bed)
+    except ApiException as err:
+        if err.status != 404:
+            raise
+        left = None
+    assert left is None, "withdrawing left kubemcsa's entry in the ClusterProfile"
+    gone(lambda: k8s.CoreV1Api(bed.api1).delete_namespace(FLEET_NS))
+    gone(lambda: k8s.CoreV1Api(bed.api1).delete_namespaced_config_map("clusterprofile-provider-file", namespace))
+    gone(lambda: extensions.delete_custom_resource_definition(clusterprofile.CRD))

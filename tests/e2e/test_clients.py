@@ -72,6 +72,8 @@ def reports_no_call(fields: list[str]) -> bool:
 
 
 PROVIDER_FILE_DIR = "/etc/clusterprofile"
+#: What the client test adds to the Argo CD import's spec.argoCD while Argo CD watches it.
+ARGOCD_MORE = {"project": "team-a", "namespaces": [NS], "clusterResources": True}
 #: How long past the first token's expiry the clients keep calling.
 PAST_EXPIRY_SECONDS = 30
 
@@ -239,6 +241,10 @@ def test_every_client_keeps_working_across_renewals(testbed: Bed, tmp_path: Path
                 timeout=120,
                 interval=1,
             )
+            # The rest of spec.argoCD, set on the running import: Argo CD reads it without a new token.
+            patch = json.dumps({"spec": {"argoCD": ARGOCD_MORE}})
+            where = ["--context", "cluster1", "-n", integrations.ARGOCD_NS]
+            kubectl(testbed.kubeconfig, *where, "patch", f"{contract.PLURAL}/cluster2", "--type=merge", "-p", patch)
             labels = [*HOST_CLIENTS, *POD_CLIENTS, *CONSUMERS]
 
             def done() -> bool:
@@ -301,8 +307,10 @@ def test_every_client_keeps_working_across_renewals(testbed: Bed, tmp_path: Path
     # Argo CD read the cluster's name and server from its Secret, and rebuilt its client at renewals (as its
     # controller rebuilds its cluster cache); the ClusterProfile consumer got the server from the ClusterProfile.
     built = [json.loads(fields[2]) for fields in logged["argocd"] if fields[1] == "cluster"]
-    assert len(built) >= 2, built
+    assert sum(b["newClient"] for b in built) >= 2, built
     assert all((b["name"], b["server"]) == ("cluster2", server) for b in built), built
+    more = {k: built[-1][k] for k in ARGOCD_MORE}
+    assert more == ARGOCD_MORE, built[-1]
     profiles = [fields[2] for label in ("clusterprofile", "pod-clusterprofile") for fields in logged[label]
                 if fields[1] == "profile"]  # fmt: skip
     assert profiles == [f"{integrations.PROFILE} {server}"] * 2, profiles

@@ -244,6 +244,12 @@ def test_an_exported_kubeconfig_renews_its_token_when_asked_to(testbed: Bed, tmp
         (["export", "pod-lister", "--expiration", "soon"], 'invalid duration "soon"'),
         (["bootstrap", "cluster1", "cluster1"], "with itself"),
         (["bootstrap", "cluster1", "cluster9"], 'cannot find context "cluster9"'),
+        # Before any step: the API is not installed (the client test removes the CRD it installs).
+        (
+            ["bootstrap", "cluster1", "cluster2", "--cluster-profile", "fleet"],
+            "the ClusterProfile API (clusterprofiles.multicluster.x-k8s.io) is not installed in target cluster "
+            '"cluster1" (install it first: kubectl apply --server-side -f https://raw.githubusercontent.com/',
+        ),
     ],
 )
 def test_errors_are_one_line_with_a_hint(testbed: Bed, args: list[str], message: str) -> None:
@@ -251,6 +257,7 @@ def test_errors_are_one_line_with_a_hint(testbed: Bed, args: list[str], message:
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert result.stdout == "" or args[0] == "export", result.stdout  # bootstrap did nothing
 
 
 def test_doctor_reports_a_rejected_credential(testbed: Bed) -> None:

@@ -86,6 +86,7 @@ def test_make_dist_builds_every_artifact(dist: Path) -> None:
     }
     images = {f"images/{name}-{RELEASE}.oci.tar" for name in IMAGES}
     expected = {"install.yaml", "install-cert-manager.yaml", f"multicluster-service-account-{RELEASE}.tgz"}
+    expected.add("clusterprofile-provider-file.json")
     assert listed == expected | python | images
     for name in IMAGES:
         with tarfile.open(dist / "images" / f"{name}-{RELEASE}.oci.tar") as archive:

@@ -239,6 +239,7 @@ def test_release_attaches_install_yaml_and_the_chart(release: dict[str, Any]) ->
     for name in (
         "dist/install.yaml",
         "dist/install-cert-manager.yaml",
+        "dist/clusterprofile-provider-file.json",
         '"dist/multicluster-service-account-$VERSION.tgz"',
     ):
         assert name in script

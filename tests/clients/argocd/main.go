@@ -4,7 +4,8 @@
 // and builds the cluster's client with Cluster.RESTConfig() when the cluster appears and again whenever its
 // Config changes (a renewal). It lists pods with the label selector mcsa-client=<label> in the cluster named
 // --cluster every interval, printing `<unix time> ok <pods>` or `<unix time> fail <reason>` for each call, and
-// `<unix time> cluster <JSON>` (name, server, project, namespaces, clusterResources) for each client it builds,
+// `<unix time> cluster <JSON>` (name, server, project, namespaces, clusterResources, newClient) when it builds a
+// client or those fields change,
 // and `<unix time> log <level> <message>` for Argo CD's own logs.
 // Exits 0 on SIGTERM or SIGINT.
 package main
@@ -51,32 +52,38 @@ type clusterClient struct {
 	name      string
 	clientset kubernetes.Interface
 	config    *appv1.ClusterConfig
+	shown     string
 }
 
+// set takes a cluster Argo CD read: a new client when its Config changed (Argo CD's handleModEvent), and a
+// `cluster` line when that or what Argo CD shows of it (name, server, project, namespaces) changed.
 func (c *clusterClient) set(cluster *appv1.Cluster) {
 	if cluster.Name != c.name {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.config != nil && reflect.DeepEqual(*c.config, cluster.Config) { // Argo CD's handleModEvent
-		return
+	rebuild := c.config == nil || !reflect.DeepEqual(*c.config, cluster.Config)
+	if rebuild {
+		config, err := cluster.RESTConfig()
+		var clientset kubernetes.Interface
+		if err == nil {
+			clientset, err = kubernetes.NewForConfig(config)
+		}
+		if err != nil {
+			fmt.Printf("%d fail building the client of cluster %s: %s\n", time.Now().Unix(), cluster.Name, err)
+			return
+		}
+		c.clientset, c.config = clientset, cluster.Config.DeepCopy()
 	}
-	config, err := cluster.RESTConfig()
-	var clientset kubernetes.Interface
-	if err == nil {
-		clientset, err = kubernetes.NewForConfig(config)
-	}
-	if err != nil {
-		fmt.Printf("%d fail building the client of cluster %s: %s\n", time.Now().Unix(), cluster.Name, err)
-		return
-	}
-	c.clientset, c.config = clientset, cluster.Config.DeepCopy()
 	shown, _ := json.Marshal(map[string]any{
 		"name": cluster.Name, "server": cluster.Server, "project": cluster.Project,
-		"namespaces": cluster.Namespaces, "clusterResources": cluster.ClusterResources,
+		"namespaces": cluster.Namespaces, "clusterResources": cluster.ClusterResources, "newClient": rebuild,
 	})
-	fmt.Printf("%d cluster %s\n", time.Now().Unix(), shown)
+	if rebuild || string(shown) != c.shown {
+		c.shown = string(shown)
+		fmt.Printf("%d cluster %s\n", time.Now().Unix(), shown)
+	}
 }
 
 func (c *clusterClient) get() kubernetes.Interface {
@@ -117,6 +124,10 @@ func main() {
 		}
 	}()
 
+	// As Argo CD calls a cluster only once its informer knows it: the first calls wait for it (a minute at most).
+	for deadline := time.Now().Add(time.Minute); client.get() == nil && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
 	selector := metav1.ListOptions{LabelSelector: "mcsa-client=" + *label}
 	for {
 		if clientset := client.get(); clientset == nil {
