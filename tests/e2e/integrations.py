@@ -19,7 +19,7 @@ from bootstrap import clusterprofile
 from bootstrap.kube import connect
 from tests.testbed.bed import Bed
 from tests.testbed.cluster import REPO
-from tests.testbed.scenario import KUBECTL, KUBEMCSA, eventually, kubectl
+from tests.testbed.scenario import KUBECTL, KUBEMCSA, eventually, ignore_status, kubectl
 
 ARGOCD_PAGE = REPO / "docs" / "argocd.md"
 CLUSTERPROFILE_PAGE = REPO / "docs" / "clusterprofile.md"
@@ -84,11 +84,7 @@ def set_up_argocd(bed: Bed, directory: Path) -> None:
 
 def gone(call: Callable[[], object]) -> None:
     """call, a deletion, done or needless (a teardown after a setup that failed half-way)."""
-    try:
-        call()
-    except ApiException as err:
-        if err.status != 404:
-            raise
+    ignore_status(404, call)
 
 
 def tear_down_argocd(bed: Bed) -> None:

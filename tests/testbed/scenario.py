@@ -65,12 +65,17 @@ def eventually(probe: Callable[[], T | None], what: str, timeout: float = 30, in
         time.sleep(interval)
 
 
-def ignore_conflict(call: Callable[[], Any]) -> None:
+def ignore_status(status: int, call: Callable[[], Any]) -> None:
+    """call, where an answer of status (409: it exists; 404: it is gone) is as good as done."""
     try:
         call()
     except ApiException as err:
-        if err.status != 409:
+        if err.status != status:
             raise
+
+
+def ignore_conflict(call: Callable[[], Any]) -> None:
+    ignore_status(409, call)
 
 
 # -- cluster1: what `kubectl apply -k manifests/` installs, and its certificate step -----------------
